@@ -11,12 +11,10 @@ import { execSync } from 'node:child_process';
 import os from 'node:os';
 import type { BenchSuite } from './suite.ts';
 
-const SUITES: Record<string, () => Promise<BenchSuite>> = {
-  ring: () => import('./ring.ts'),
-  cpu: () => import('./cpu.ts'),
-  xenstore: () => import('./xenstore.ts'),
-  hypervisor: () => import('./hypervisor.ts'),
-};
+const SUITE_NAMES = ['ring', 'cpu', 'xenstore', 'hypervisor'] as const;
+const SUITES: Record<string, () => Promise<BenchSuite>> = Object.fromEntries(
+  SUITE_NAMES.map((n) => [n, () => import(`./${n}.ts`) as Promise<BenchSuite>]),
+);
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);

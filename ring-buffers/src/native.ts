@@ -1,0 +1,32 @@
+/**
+ * Loads the native shared-memory addon (ring-buffers/native/shm.c): mmap of a file as an
+ * ArrayBuffer and futex wait/wake on a 32-bit word of it. Built by `npm install`.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export interface ShmAddon {
+  map(fd: number, length: number, offset: number, writable: boolean): ArrayBuffer;
+  unmap(buffer: ArrayBuffer): void;
+  /** 0 = woken, 1 = the word did not hold `expected`, 2 = timed out. A negative timeout waits forever. */
+  futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): 0 | 1 | 2;
+  futexWake(view: Int32Array, index: number, count: number): number;
+  futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<0 | 1 | 2>;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+const addonPath = join(here, '..', 'native', 'build', 'Release', 'xenlab_shm.node');
+
+function load(): ShmAddon {
+  try {
+    return createRequire(import.meta.url)(addonPath) as ShmAddon;
+  } catch (e) {
+    throw new Error(
+      `xenlab: the shared-memory addon is not built (${addonPath}): ${(e as Error).message}. ` +
+        'Run `npm install` (or `npm run build:native`) at the repository root.',
+    );
+  }
+}
+
+export const addon: ShmAddon = load();
