@@ -1,0 +1,251 @@
+/**
+ * xenlab's hypercall protocol: what a process acting for a domain sends the hypervisor over its
+ * unix socket (the stand-in for a `syscall`/`vmcall` into Xen). One table names every hypercall
+ * and sub-op with its argument and result, after Xen's public headers; arguments that Xen passes
+ * as guest pointers travel as arrays, and outputs Xen writes back into the argument come back in
+ * the result.
+ *
+ *   client                                  hypervisor
+ *     | -- { id, setup: { token } } ---------> |  binds this connection to one domain, once
+ *     | <- { id, ok: true, ret: SetupInfo } -- |
+ *     | -- { id, hypercall, cmd, arg } ------> |  dispatch table[hypercall][cmd](caller, arg)
+ *     | <- { id, ok: true, ret } ------------- |  or { id, ok: false, errno: 'EINVAL', ret: -22 }
+ */
+import type { XenErrnoName } from './errno.ts';
+
+export interface Reservation {
+  /** DOMID_SELF or a domid (privileged callers only for other domains). */
+  domid: number;
+  /** GFNs: to populate (populate_physmap/increase_reservation) or to free (decrease_reservation). */
+  extent_start: number[];
+  extent_order?: number;
+  mem_flags?: number;
+}
+
+export interface GnttabMapArg {
+  flags: number;
+  ref: number;
+  dom: number;
+  host_addr?: number;
+}
+export interface GnttabMapResult {
+  status: number;
+  handle: number;
+  /** Machine address of the mapped frame (mfn << 12): where to find it in machine memory. */
+  dev_bus_addr: number;
+}
+export interface GnttabCopyPtr {
+  /** A grant ref (with GNTCOPY_*_gref) or the caller's own GFN. */
+  ref?: number;
+  gmfn?: number;
+  domid: number;
+  offset: number;
+}
+export interface GnttabCopyArg {
+  source: GnttabCopyPtr;
+  dest: GnttabCopyPtr;
+  len: number;
+  flags: number;
+}
+
+/** Where a bound interdomain channel's far end can be kicked directly (no hypervisor round trip). */
+export interface EvtchnNotify {
+  /** The remote domain and port that `send` would mark pending. */
+  remote_dom: number;
+  remote_port: number;
+  /** Byte offset in machine memory of the remote domain's shared_info page. */
+  shared_info_addr: number;
+  /** vCPU of the remote port (whose vcpu_info selector to set). */
+  remote_vcpu: number;
+  /** Byte offset in machine memory of the remote domain's doorbell (64 bytes). */
+  doorbell_addr: number;
+  /** Byte offset in machine memory of the 32-bit word that stays equal to `generation` while bound. */
+  bound_addr: number;
+  generation: number;
+}
+
+export interface EvtchnStatusResult {
+  status: number;
+  vcpu: number;
+  /** unbound: allowed remote dom; interdomain: remote dom and port; virq: the VIRQ. */
+  dom?: number;
+  port?: number;
+  virq?: number;
+}
+
+export interface DomainInfo {
+  domain: number;
+  flags: number;
+  tot_pages: number;
+  max_pages: number;
+  outstanding_pages: number;
+  shr_pages: number;
+  paged_pages: number;
+  shared_info_frame: number;
+  /** Nanoseconds summed over all vCPUs. */
+  cpu_time: number;
+  nr_online_vcpus: number;
+  /** 0xFFFFFFFF when there are no vCPUs. */
+  max_vcpu_id: number;
+  ssidref: number;
+  /** UUID, 16 bytes as 32 hex digits. */
+  handle: string;
+  cpupool: number;
+  gpaddr_bits: number;
+}
+
+export interface VcpuInfoResult {
+  online: number;
+  blocked: number;
+  running: number;
+  cpu_time: number;
+  cpu: number;
+}
+
+export interface PhysInfo {
+  threads_per_core: number;
+  cores_per_socket: number;
+  nr_cpus: number;
+  max_cpu_id: number;
+  nr_nodes: number;
+  max_node_id: number;
+  cpu_khz: number;
+  capabilities: number;
+  total_pages: number;
+  free_pages: number;
+  scrub_pages: number;
+  outstanding_pages: number;
+  max_mfn: number;
+  hw_cap: number[];
+}
+
+export interface CreateDomainArg {
+  /** 0 or >= DOMID_FIRST_RESERVED: pick a free id. Otherwise request that id. */
+  domain?: number;
+  ssidref?: number;
+  handle?: string;
+  flags?: number;
+  max_vcpus: number;
+  max_evtchn_port?: number;
+  max_grant_frames?: number;
+  max_maptrack_frames?: number;
+}
+
+export interface CreditParams {
+  weight: number;
+  cap: number;
+}
+
+/** Every hypercall and sub-op: [argument, result]. */
+export interface HypercallTable {
+  memory_op: {
+    increase_reservation: [Reservation, { nr_done: number; extent_start: number[] }];
+    decrease_reservation: [Reservation, { nr_done: number }];
+    populate_physmap: [Reservation, { nr_done: number; extent_start: number[] }];
+    current_reservation: [{ domid: number }, number];
+    maximum_reservation: [{ domid: number }, number];
+    maximum_ram_page: [null, number];
+    acquire_resource: [
+      { domid: number; type: number; id: number; frame: number; nr_frames: number },
+      { frame_list: number[] },
+    ];
+  };
+  grant_table_op: {
+    setup_table: [{ dom: number; nr_frames: number }, { status: number; frame_list: number[] }];
+    query_size: [{ dom: number }, { nr_frames: number; max_nr_frames: number; status: number }];
+    map_grant_ref: [GnttabMapArg[], GnttabMapResult[]];
+    unmap_grant_ref: [{ handle: number; host_addr?: number; dev_bus_addr?: number }[], { status: number }[]];
+    copy: [GnttabCopyArg[], { status: number }[]];
+    get_version: [{ dom: number }, { version: number }];
+    set_version: [{ version: number }, { version: number }];
+  };
+  event_channel_op: {
+    alloc_unbound: [{ dom: number; remote_dom: number }, { port: number }];
+    bind_interdomain: [{ remote_dom: number; remote_port: number }, { local_port: number; notify: EvtchnNotify }];
+    bind_virq: [{ virq: number; vcpu: number }, { port: number }];
+    bind_ipi: [{ vcpu: number }, { port: number }];
+    bind_vcpu: [{ port: number; vcpu: number }, 0];
+    close: [{ port: number }, 0];
+    send: [{ port: number }, 0];
+    status: [{ dom: number; port: number }, EvtchnStatusResult];
+    unmask: [{ port: number }, 0];
+    reset: [{ dom: number }, 0];
+  };
+  sched_op: {
+    yield: [null, 0];
+    block: [null, 0];
+    shutdown: [{ reason: number }, 0];
+    remote_shutdown: [{ domain_id: number; reason: number }, 0];
+    shutdown_code: [{ reason: number }, 0];
+  };
+  vcpu_op: {
+    up: [{ vcpuid: number }, 0];
+    down: [{ vcpuid: number }, 0];
+    is_up: [{ vcpuid: number }, number];
+    get_runstate_info: [{ vcpuid: number }, { state: number; state_entry_time: number; time: number[] }];
+  };
+  domctl: {
+    createdomain: [CreateDomainArg, { domain: number }];
+    destroydomain: [{ domain: number }, 0];
+    pausedomain: [{ domain: number }, 0];
+    unpausedomain: [{ domain: number }, 0];
+    getdomaininfo: [{ domain: number }, DomainInfo];
+    getmemlist: [{ domain: number; max_pfns: number }, { mfns: number[] }];
+    max_mem: [{ domain: number; max_memkb: number }, 0];
+    max_vcpus: [{ domain: number; max: number }, 0];
+    setvcpuaffinity: [{ domain: number; vcpu: number; flags: number; cpumap_hard?: number[]; cpumap_soft?: number[] }, 0];
+    getvcpuaffinity: [{ domain: number; vcpu: number }, { cpumap_hard: number[]; cpumap_soft: number[] }];
+    getvcpuinfo: [{ domain: number; vcpu: number }, VcpuInfoResult];
+    scheduler_op: [{ domain: number; sched_id: number; cmd: number; weight?: number; cap?: number }, CreditParams];
+    setdomainhandle: [{ domain: number; handle: string }, 0];
+  };
+  sysctl: {
+    readconsole: [{ clear?: number; incremental?: number; index?: number; count?: number }, { text: string; index: number }];
+    physinfo: [null, PhysInfo];
+    sched_id: [null, { sched_id: number }];
+    getdomaininfolist: [{ first_domain: number; max_domains: number }, DomainInfo[]];
+    getcpuinfo: [{ max_cpus: number }, { idletime: number[] }];
+    scheduler_op: [
+      { cpupool_id: number; sched_id: number; cmd: number; tslice_ms?: number; ratelimit_us?: number },
+      { tslice_ms: number; ratelimit_us: number; vcpu_migr_delay_us: number },
+    ];
+  };
+  console_io: {
+    write: [{ text: string }, 0];
+    read: [{ count: number }, { text: string }];
+  };
+  hvm_op: {
+    set_param: [{ domid: number; index: number; value: number }, 0];
+    get_param: [{ domid: number; index: number }, { value: number }];
+  };
+}
+
+export type HypercallNameT = keyof HypercallTable;
+export type SubOp<H extends HypercallNameT> = keyof HypercallTable[H] & string;
+export type HcArg<H extends HypercallNameT, C extends SubOp<H>> = HypercallTable[H][C] extends [infer A, unknown] ? A : never;
+export type HcRet<H extends HypercallNameT, C extends SubOp<H>> = HypercallTable[H][C] extends [unknown, infer R] ? R : never;
+
+/** Set-up: the first message on a connection binds it to the domain the token was issued for. */
+export interface SetupRequest {
+  id: number;
+  setup: { token: string };
+}
+export interface SetupInfo {
+  domid: number;
+  privileged: boolean;
+  /** Machine-memory file (map it MAP_SHARED) and its size in bytes. */
+  machine_memory: string;
+  machine_bytes: number;
+  shared_info_frame: number;
+  /** Byte offset in machine memory of this domain's doorbell (64 bytes). */
+  doorbell_addr: number;
+}
+export interface HypercallRequest {
+  id: number;
+  hypercall: string;
+  cmd: string;
+  arg: unknown;
+}
+export type HypercallReply =
+  | { id: number; ok: true; ret: unknown }
+  | { id: number; ok: false; errno: XenErrnoName; ret: number; message?: string };
