@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { DOMID_SELF, SHUTDOWN, VIRQ, XEN_DOMCTL_CDF, XEN_DOMINF, XenError } from '@xenlab/xen-public';
+import { makeGuest, makeHost } from './test-helpers.ts';
+import { populatePhysmap } from './mm/memory.ts';
+
+describe('domains', () => {
+  it('allocates increasing domids, honours a requested one, refuses duplicates', () => {
+    const { hv } = makeHost();
+    expect(makeGuest(hv).domid).toBe(1);
+    expect(makeGuest(hv).domid).toBe(2);
+    expect(makeGuest(hv, { domain: 7 }).domid).toBe(7);
+    expect(() => makeGuest(hv, { domain: 7 })).toThrow(/EEXIST/);
+    expect(makeGuest(hv, { domain: 0x7ff0 }).domid).toBe(3);
+  });
+
+  it('validates createdomain arguments with EINVAL', () => {
+    const { hv } = makeHost();
+    for (const bad of [{ max_vcpus: 0 }, { max_vcpus: 33 }, { max_vcpus: 1, flags: 1 << 20 }, { max_vcpus: 1, flags: XEN_DOMCTL_CDF.hap }, { max_vcpus: 1, handle: 'zz' }]) {
+      expect(() => hv.createDomain(bad)).toThrow(XenError);
+    }
+  });
+
+  it('getdomaininfo flags: created paused, unpause, shutdown code, next-higher iteration', () => {
+    const { hv } = makeHost();
+    const d = makeGuest(hv, { flags: XEN_DOMCTL_CDF.hvm | XEN_DOMCTL_CDF.hap });
+    let info = hv.getDomainInfo(d.domid);
+    expect(info.flags & XEN_DOMINF.paused).toBeTruthy();
+    expect(info.flags & XEN_DOMINF.hvm_guest).toBeTruthy();
+    expect(info.flags & XEN_DOMINF.hap).toBeTruthy();
+    hv.unpauseDomain(d);
+    expect(hv.getDomainInfo(d.domid).flags & XEN_DOMINF.paused).toBe(0);
+    expect(() => hv.unpauseDomain(d)).toThrow(/EINVAL/);
+    hv.shutdownDomain(d, SHUTDOWN.crash);
+    info = hv.getDomainInfo(d.domid);
+    expect(info.flags & XEN_DOMINF.shutdown).toBeTruthy();
+    expect((info.flags >> 16) & 0xff).toBe(SHUTDOWN.crash);
+    hv.shutdownDomain(d, SHUTDOWN.poweroff); // first reason sticks
+    expect((hv.getDomainInfo(d.domid).flags >> 16) & 0xff).toBe(SHUTDOWN.crash);
+    // iteration: asking for a missing domid returns the next higher one
+    const e = makeGuest(hv, { domain: 10 });
+    expect(hv.getDomainInfo(5).domain).toBe(e.domid);
+    expect(() => hv.getDomainInfo(11)).toThrow(/ESRCH/);
+  });
+
+  it('blocked flag only when every online vCPU blocks', () => {
+    const { hv } = makeHost();
+    const d = makeGuest(hv, { max_vcpus: 2 });
+    hv.unpauseDomain(d);
+    d.vcpus[1]!.online = true;
+    hv.vcpuChanged(d.vcpus[1]!);
+    hv.blockVcpu(d.vcpus[0]!);
+    expect(hv.getDomainInfo(d.domid).flags & XEN_DOMINF.blocked).toBe(0);
+    hv.blockVcpu(d.vcpus[1]!);
+    expect(hv.getDomainInfo(d.domid).flags & XEN_DOMINF.blocked).toBeTruthy();
+    expect(d.vcpus[1]!.runstate).toBe('blocked');
+  });
+
+  it('destroy frees everything; a frame mapped by another keeps a dying zombie', () => {
+    const { hv, dom0 } = makeHost(256);
+    const free0 = hv.frames.freeFrames;
+    const d = makeGuest(hv);
+    populatePhysmap(hv, d, { domid: DOMID_SELF, extent_start: [0, 1, 2] });
+    hv.destroyDomain(d);
+    expect(hv.domains.has(d.domid)).toBe(false);
+    expect(hv.frames.freeFrames).toBe(free0);
+
+    const e = makeGuest(hv);
+    const mfns = populatePhysmap(hv, e, { domid: DOMID_SELF, extent_start: [0] }).extent_start;
+    hv.frames.get(mfns[0] as never); // dom0 holds a mapping
+    hv.destroyDomain(e);
+    expect(hv.domains.has(e.domid)).toBe(true);
+    expect(hv.getDomainInfo(e.domid).flags & XEN_DOMINF.dying).toBeTruthy();
+    expect(hv.frames.freeFrames).toBe(free0 - 1);
+    hv.frames.put(mfns[0] as never);
+    expect(hv.domains.has(e.domid)).toBe(false);
+    expect(hv.frames.freeFrames).toBe(free0);
+    expect(dom0.dying).toBe('alive');
+  });
+
+  it('shutdown and destroy raise VIRQ_DOM_EXC on dom0', () => {
+    const { hv, dom0 } = makeHost();
+    const port = hv.evtchn.bindVirq(dom0, VIRQ.DOM_EXC, 0);
+    const d = makeGuest(hv);
+    hv.shutdownDomain(d, SHUTDOWN.poweroff);
+    expect(hv.sharedInfo(dom0).isPending(port)).toBe(true);
+  });
+});
