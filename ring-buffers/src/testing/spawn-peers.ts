@@ -18,7 +18,12 @@ export interface PairResult {
 }
 
 export async function runPeerPair(
-  opts: Omit<PeerOptions, 'file'> & { frontScript?: string; deadlineMs?: number },
+  opts: Omit<PeerOptions, 'file'> & {
+    frontScript?: string;
+    deadlineMs?: number;
+    /** Run front and back on these cores (taskset), as a benchmark does for stable numbers. */
+    pinCores?: [number, number];
+  },
 ): Promise<PairResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-ring-'));
   const file = join(dir, 'ring.shm');
@@ -35,8 +40,14 @@ export async function runPeerPair(
     String(opts.idleTimeoutMs),
     String(opts.pushEvery ?? 0),
   ];
-  const front = spawn(process.execPath, args('front'), { stdio: ['pipe', 'pipe', 'inherit'] });
-  const back = spawn(process.execPath, args('back'), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const start = (role: 'front' | 'back') => {
+    const core = opts.pinCores?.[role === 'front' ? 0 : 1];
+    return core === undefined
+      ? spawn(process.execPath, args(role), { stdio: ['pipe', 'pipe', 'inherit'] })
+      : spawn('taskset', ['-c', String(core), process.execPath, ...args(role)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  };
+  const front = start('front');
+  const back = start('back');
   const deadline = setTimeout(() => {
     front.kill('SIGKILL');
     back.kill('SIGKILL');
