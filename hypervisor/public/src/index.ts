@@ -12,3 +12,4 @@ export * from './domctl.ts';
 export * from './hvm.ts';
 export * from './hypercall.ts';
 export * from './wire.ts';
+export * from './io/xs-wire.ts';
