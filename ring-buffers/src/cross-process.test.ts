@@ -3,14 +3,14 @@
  * requests over Xen's ring with doorbells; a hostile front end tries to break the back end.
  */
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPeerPair } from './testing/spawn-peers.ts';
 import { SharedMemory } from './shared-memory.ts';
-import { futexWait } from './futex.ts';
+import { futexWait, futexWake } from './futex.ts';
 
 describe('blkif ring between two processes', () => {
   it('exchanges 1,000,000 requests and responses, every id and payload checked (hold-off on)', async () => {
@@ -45,28 +45,44 @@ describe('blkif ring between two processes', () => {
 });
 
 describe('shared memory and futex across processes', () => {
-  it('sees writes and Atomics from another process, and a futex wake reaches it', () => {
+  it('sees writes and Atomics from another process, concurrently, and a futex wake reaches it', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xenlab-shm-'));
+    const N = 1_000_000;
     try {
       const file = join(dir, 'm');
       const shm = SharedMemory.create(file, 8192);
       const words = new Int32Array(shm.buffer);
+      // word 0: child done; word 1: the shared counter; word 2: start barrier; word 3: child ready.
       const child = `
-        import { SharedMemory, futexWake } from '@xenlab/ring-buffers';
+        import { SharedMemory, futexWait, futexWake } from '@xenlab/ring-buffers';
         const m = SharedMemory.open(${JSON.stringify(file)});
         const w = new Int32Array(m.buffer);
-        for (let i = 0; i < 100000; i++) Atomics.add(w, 1, 1);
+        Atomics.store(w, 3, 1); futexWake(w, 3, 1);
+        while (Atomics.load(w, 2) === 0) futexWait(w, 2, 0, 1000);
+        for (let i = 0; i < ${N}; i++) Atomics.add(w, 1, 1);
         new Uint8Array(m.buffer)[5000] = 42;
         Atomics.store(w, 0, 1);
         futexWake(w, 0, 1);
       `;
-      // Increment concurrently from both processes: the total shows the adds are atomic.
-      const p = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { timeout: 30_000 });
-      expect(p.status, String(p.stderr)).toBe(0);
-      for (let i = 0; i < 100000; i++) Atomics.add(words, 1, 1);
-      expect(futexWait(words, 0, 0, 5000)).toBe('not-equal'); // already 1: no sleep
-      expect(Atomics.load(words, 1)).toBe(200000);
+      const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', child], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      p.stderr.on('data', (d) => (stderr += d));
+      const exited = new Promise<number | null>((res) => p.on('exit', res));
+      try {
+        // Both processes increment at the same time; a lost update would show in the total.
+        for (let t = 0; Atomics.load(words, 3) === 0 && t < 200; t++) await new Promise((r) => setTimeout(r, 50));
+        expect(Atomics.load(words, 3), 'child did not start').toBe(1);
+        Atomics.store(words, 2, 1);
+        futexWake(words, 2, 0);
+        for (let i = 0; i < N; i++) Atomics.add(words, 1, 1);
+        for (let t = 0; Atomics.load(words, 0) === 0 && t < 100; t++) futexWait(words, 0, 0, 200);
+        expect(await exited, stderr).toBe(0);
+      } finally {
+        p.kill();
+      }
+      expect(Atomics.load(words, 1)).toBe(2 * N);
       expect(new Uint8Array(shm.buffer)[5000]).toBe(42);
+      expect(futexWait(words, 0, 0, 5000)).toBe('not-equal'); // already 1: no sleep
       expect(futexWait(words, 0, 1, 20)).toBe('timed-out');
       shm.close();
       expect(shm.size).toBe(0);
