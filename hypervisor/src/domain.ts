@@ -59,6 +59,12 @@ export class Vcpu {
     );
   }
 
+  /** The runstate of this vCPU while it is not on a pCPU. */
+  idleRunstate(): RunstateName {
+    if (this.isRunnable()) return 'runnable';
+    return this.online && this.blocked && !this.parked ? 'blocked' : 'offline';
+  }
+
   /** Changes runstate at time `now` (ns), charging the time spent in the previous one. */
   setRunstate(state: RunstateName, now: number): void {
     this.runstateTime[RUNSTATE[this.runstate]]! += Math.max(0, now - this.runstateEntry);

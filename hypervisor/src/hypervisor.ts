@@ -33,6 +33,8 @@ import { relinquishMemory } from './mm/memory.ts';
 
 /** What the hypervisor tells the scheduler (Xen's sched_* hooks from common/sched/core.c). */
 export interface SchedHooks {
+  /** Called once by the Hypervisor that uses this scheduler. */
+  attach?(hv: Hypervisor): void;
   insert(v: Vcpu): void;
   remove(v: Vcpu): void;
   /** The vCPU became runnable. */
@@ -95,6 +97,7 @@ export class Hypervisor {
     this.bootWallClockMs = opts.bootWallClockMs ?? Date.now();
     this.evtchn = new EventChannels(this);
     this.gnttab = new GrantTables(this);
+    this.sched.attach?.(this);
     this.frames.onFreed = (ev) => {
       const d = this.domains.get(ev.owner);
       if (!d || ev.kind === FrameKind.xen) return;
@@ -225,16 +228,12 @@ export class Hypervisor {
       if (v.runstate !== st) v.setRunstate(st, now);
       return;
     }
-    if (runnable) {
-      if (v.runstate !== 'running' && v.runstate !== 'runnable') v.setRunstate('runnable', now);
-      this.sched.wake(v);
-    } else {
-      if (v.runstate !== 'running') {
-        const st = v.online && v.blocked && !v.parked ? 'blocked' : 'offline';
-        if (v.runstate !== st) v.setRunstate(st, now);
-      }
-      this.sched.sleep(v);
+    if (v.runstate !== 'running') {
+      const st = v.idleRunstate();
+      if (v.runstate !== st) v.setRunstate(st, now);
     }
+    if (runnable) this.sched.wake(v);
+    else this.sched.sleep(v);
   }
 
   /** Event delivery: wake a vCPU blocked waiting for events and ring the domain's doorbell. */
