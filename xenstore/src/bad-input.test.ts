@@ -58,8 +58,8 @@ describe('malformed frames', () => {
     expect((await c.req(T.SET_PERMS, '/victim\0')).error).toBe('EINVAL');
     expect((await c.req(T.SET_PERMS, '/victim\0x5\0')).error).toBe('EINVAL');
     expect((await c.req(T.SET_PERMS, '/victim\0r99999999\0')).error).toBe('EINVAL');
-    expect((await c.req(T.INTRODUCE, '1\02\0')).error).toBe('EINVAL');
-    expect((await c.req(T.INTRODUCE, 'one\02\03\0')).error).toBe('EINVAL');
+    expect((await c.req(T.INTRODUCE, '1\x002\0')).error).toBe('EINVAL');
+    expect((await c.req(T.INTRODUCE, 'one\x002\x003\0')).error).toBe('EINVAL');
     expect((await c.req(T.GET_DOMAIN_PATH, '-1\0')).error).toBe('EINVAL');
     expect((await c.req(T.DIRECTORY_PART, '/victim\0abc\0')).error).toBe('EINVAL');
     expect((await c.req(T.CONTROL, 'no-such-command\0')).error).toBe('EINVAL');
