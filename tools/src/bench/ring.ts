@@ -12,13 +12,12 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
-import { runPeerPair } from '../../../ring-buffers/src/testing/spawn-peers.ts';
-import { pingPong, PING_FILE_BYTES, type PingMode } from '../../../ring-buffers/src/testing/ping-pong.ts';
+import { pingPong, PING_FILE_BYTES, PING_PONG_SCRIPT, runPeerPair, type PingMode } from '@xenlab/ring-buffers/testing';
 import { stats, type BenchResult } from './suite.ts';
 
 /** Pin pong to core 1 and ourselves to core 0 when taskset exists and there are two cores. */
 const PIN = cpus().length >= 2 && spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
-const PONG = fileURLToPath(new URL('../../../ring-buffers/src/testing/ping-pong.ts', import.meta.url));
+const PONG = fileURLToPath(PING_PONG_SCRIPT);
 
 async function roundTripUs(mode: PingMode, count: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-pingpong-'));

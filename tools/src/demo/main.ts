@@ -18,7 +18,7 @@ import {
   FrontRing,
   SharedMemory,
 } from '@xenlab/ring-buffers';
-import { runPeerPair } from '../../../ring-buffers/src/testing/spawn-peers.ts';
+import { runPeerPair } from '@xenlab/ring-buffers/testing';
 import { dump, echoBlkif, toJson } from '../ring-lab/ring-lab.ts';
 
 const say = (s = '') => console.log(s);
