@@ -252,7 +252,7 @@ export class Cpu {
       this.exit = null;
       return exit;
     }
-    return { reason: 'budget', executed };
+    return { reason: this.halted ? 'hlt' : 'budget', executed };
   }
 
   /** Execute exactly one whole instruction (all REP iterations), or stop at an exit. */
@@ -269,7 +269,7 @@ export class Cpu {
       exit.executed = executed;
       return exit;
     }
-    return { reason: 'budget', executed };
+    return { reason: this.halted ? 'hlt' : 'budget', executed };
   }
 
   /**
@@ -1214,8 +1214,9 @@ export class Cpu {
       }
       // ---- F0-FF ----
       case 0xf4:
+        // Halt until an interrupt; the next boundary takes a deliverable one or exits 'hlt'.
         this.halted = true;
-        this.exit = { reason: 'hlt', executed: 0 };
+        this.attention |= ATT_IRQ;
         return 1;
       case 0xf5: this.flagsBase = this.flagsNow() ^ CF; return 1;
       case 0xf6: case 0xf7:
