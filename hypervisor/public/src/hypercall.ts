@@ -167,7 +167,8 @@ export interface HypercallTable {
     bind_vcpu: [{ port: number; vcpu: number }, 0];
     close: [{ port: number }, 0];
     send: [{ port: number }, 0];
-    status: [{ dom: number; port: number }, EvtchnStatusResult];
+    /** xenlab: for the caller's own interdomain ports the result also carries `notify`. */
+    status: [{ dom: number; port: number }, EvtchnStatusResult & { notify?: EvtchnNotify }];
     unmask: [{ port: number }, 0];
     reset: [{ dom: number }, 0];
   };
@@ -185,7 +186,8 @@ export interface HypercallTable {
     get_runstate_info: [{ vcpuid: number }, { state: number; state_entry_time: number; time: number[] }];
   };
   domctl: {
-    createdomain: [CreateDomainArg, { domain: number }];
+    /** xenlab: `token` is the credential a process acting for the new domain sets up with. */
+    createdomain: [CreateDomainArg, { domain: number; token: string }];
     destroydomain: [{ domain: number }, 0];
     pausedomain: [{ domain: number }, 0];
     unpausedomain: [{ domain: number }, 0];
@@ -228,7 +230,12 @@ export type HcRet<H extends HypercallNameT, C extends SubOp<H>> = HypercallTable
 /** Set-up: the first message on a connection binds it to the domain the token was issued for. */
 export interface SetupRequest {
   id: number;
-  setup: { token: string };
+  /**
+   * `owner`: this connection is the domain itself (its kernel/shim, or the dom0 process); when
+   * it closes the domain has died. Other connections (tools, helpers) only lose what they
+   * mapped and bound, like closing /dev/xen/gntdev and /dev/xen/evtchn.
+   */
+  setup: { token: string; owner?: boolean };
 }
 export interface SetupInfo {
   domid: number;

@@ -12,4 +12,5 @@ export * from './domctl.ts';
 export * from './hvm.ts';
 export * from './hypercall.ts';
 export * from './wire.ts';
+export * from './hypercall-client.ts';
 export * from './io/xs-wire.ts';

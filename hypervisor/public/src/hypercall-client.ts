@@ -1,0 +1,46 @@
+/**
+ * The client side of xenlab's hypercall socket (what privcmd + libxc are to a Linux dom0): a
+ * process connects, sets up with its domain's token, then makes typed hypercalls. A Xen error
+ * rejects with `XenError` carrying Xen's errno name.
+ */
+import { XenError, isXenErrnoName } from './errno.ts';
+import type { HcArg, HcRet, HypercallNameT, HypercallReply, SetupInfo, SubOp } from './hypercall.ts';
+import { WireConnection } from './wire.ts';
+
+export class HypercallClient {
+  private constructor(
+    readonly conn: WireConnection,
+    readonly info: SetupInfo,
+  ) {}
+
+  static async connect(socketPath: string, token: string, opts: { owner?: boolean; timeoutMs?: number } = {}): Promise<HypercallClient> {
+    const conn = await WireConnection.connect(socketPath, opts.timeoutMs ?? 10_000);
+    try {
+      const reply = await conn.request<HypercallReply>({ setup: { token, owner: opts.owner === true } });
+      const info = HypercallClient.unwrap(reply) as SetupInfo;
+      return new HypercallClient(conn, info);
+    } catch (e) {
+      conn.close();
+      throw e;
+    }
+  }
+
+  get domid(): number {
+    return this.info.domid;
+  }
+
+  async call<H extends HypercallNameT, C extends SubOp<H>>(hypercall: H, cmd: C, arg: HcArg<H, C>): Promise<HcRet<H, C>> {
+    const reply = await this.conn.request<HypercallReply>({ hypercall, cmd, arg });
+    return HypercallClient.unwrap(reply) as HcRet<H, C>;
+  }
+
+  close(): void {
+    this.conn.close();
+  }
+
+  private static unwrap(reply: HypercallReply): unknown {
+    if (reply.ok) return reply.ret;
+    const name = isXenErrnoName(reply.errno) ? reply.errno : 'EIO';
+    throw new XenError(name, reply.message);
+  }
+}
