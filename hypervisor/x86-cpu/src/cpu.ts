@@ -802,6 +802,11 @@ export class Cpu {
       try {
         while (executed < budget) {
           if (this.attention !== 0 && this.boundary()) return executed;
+          // Specialised fast path first; it stops before anything it does not handle.
+          if (this.attention === 0) {
+            executed += this.fastRun(budget - executed);
+            if (executed >= budget) return executed;
+          }
           this.startIp = this.ip;
           this.startCs = this.sregs[CS];
           this.startSp = this.regs[SP];
@@ -829,6 +834,214 @@ export class Cpu {
         if (this.exit !== null) return executed;
       }
     }
+  }
+
+  /**
+   * The fast path, specialised from the opcode table for the forms real-mode code spends its time
+   * in: register-to-register and immediate ALU/MOV/TEST/XCHG, INC/DEC, PUSH/POP, near
+   * CALL/RET/JMP, Jcc, LOOP/JCXZ — executed inline while the code bytes sit in one RAM page and
+   * the stack word in RAM, so none of them can fault or exit. It stops, without consuming it, at
+   * the first instruction it does not specialise, which the general executor then runs. Returns
+   * the number of instructions retired. Its results are checked against the same conformance data.
+   */
+  private fastRun(max: number): number {
+    const regs = this.regs;
+    const r8 = this.regs8;
+    const pages = this.pages;
+    const am = this.amask;
+    const csBase = this.sregs[CS] << 4;
+    let ip = this.ip;
+    let n = 0;
+    outer: while (n < max) {
+      const lin = (csBase + ip) & am;
+      const code = pages[lin >>> 12];
+      const o = lin & PAGE_MASK;
+      if (code === null || o > 0xff8 || ip > 0xfff8) break;
+      const op = code[o];
+      switch (op) {
+        case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
+        case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          const a = (op & 2) !== 0 ? (m >> 3) & 7 : m & 7;
+          const b = (op & 2) !== 0 ? m & 7 : (m >> 3) & 7;
+          const res = this.alu16(op >> 3, regs[a], regs[b]);
+          if (op < 0x38) regs[a] = res;
+          ip += 2;
+          break;
+        }
+        case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
+        case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          const a = BYTE_REG[(op & 2) !== 0 ? (m >> 3) & 7 : m & 7];
+          const b = BYTE_REG[(op & 2) !== 0 ? m & 7 : (m >> 3) & 7];
+          const res = this.alu8(op >> 3, r8[a], r8[b]);
+          if (op < 0x38) r8[a] = res;
+          ip += 2;
+          break;
+        }
+        case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c: {
+          const res = this.alu8(op >> 3, r8[0], code[o + 1]);
+          if (op !== 0x3c) r8[0] = res;
+          ip += 2;
+          break;
+        }
+        case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d: {
+          const res = this.alu16(op >> 3, regs[AX], code[o + 1] | (code[o + 2] << 8));
+          if (op !== 0x3d) regs[AX] = res;
+          ip += 3;
+          break;
+        }
+        case 0x80: case 0x82: case 0x81: case 0x83: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          const aop = (m >> 3) & 7;
+          if (op === 0x81) {
+            const res = this.alu16(aop, regs[m & 7], code[o + 2] | (code[o + 3] << 8));
+            if (aop !== 7) regs[m & 7] = res;
+            ip += 4;
+          } else if (op === 0x83) {
+            const res = this.alu16(aop, regs[m & 7], ((code[o + 2] << 24) >> 24) & 0xffff);
+            if (aop !== 7) regs[m & 7] = res;
+            ip += 3;
+          } else {
+            const ri = BYTE_REG[m & 7];
+            const res = this.alu8(aop, r8[ri], code[o + 2]);
+            if (aop !== 7) r8[ri] = res;
+            ip += 3;
+          }
+          break;
+        }
+        case 0x84: case 0x85: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          if (op === 0x85) this.alu16(4, regs[m & 7], regs[(m >> 3) & 7]);
+          else this.alu8(4, r8[BYTE_REG[m & 7]], r8[BYTE_REG[(m >> 3) & 7]]);
+          ip += 2;
+          break;
+        }
+        case 0x88: case 0x8a: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          if (op === 0x88) r8[BYTE_REG[m & 7]] = r8[BYTE_REG[(m >> 3) & 7]];
+          else r8[BYTE_REG[(m >> 3) & 7]] = r8[BYTE_REG[m & 7]];
+          ip += 2;
+          break;
+        }
+        case 0x89: case 0x8b: {
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          if (op === 0x89) regs[m & 7] = regs[(m >> 3) & 7];
+          else regs[(m >> 3) & 7] = regs[m & 7];
+          ip += 2;
+          break;
+        }
+        case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
+          regs[op & 7] = this.inc(regs[op & 7], true);
+          ip += 1;
+          break;
+        case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
+          regs[op & 7] = this.dec(regs[op & 7], true);
+          ip += 1;
+          break;
+        case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+        case 0xe8: {
+          const sp = (regs[SP] - 2) & 0xffff;
+          const sa = ((this.sregs[SS] << 4) + sp) & am;
+          const st = pages[sa >>> 12];
+          const so = sa & PAGE_MASK;
+          if (st === null || so === PAGE_MASK || sp === 0xffff) break outer;
+          let v: number;
+          if (op === 0xe8) {
+            v = ip + 3;
+            ip = (v + (code[o + 1] | (code[o + 2] << 8))) & 0xffff;
+          } else {
+            v = op === 0x54 ? sp : regs[op & 7]; // PUSH SP pushes the new value (8086/186)
+            ip += 1;
+          }
+          st[so] = v;
+          st[so + 1] = v >>> 8;
+          regs[SP] = sp;
+          break;
+        }
+        case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
+        case 0xc3: {
+          const sp = regs[SP];
+          const sa = ((this.sregs[SS] << 4) + sp) & am;
+          const st = pages[sa >>> 12];
+          const so = sa & PAGE_MASK;
+          if (st === null || so === PAGE_MASK || sp === 0xffff) break outer;
+          const v = st[so] | (st[so + 1] << 8);
+          regs[SP] = sp + 2;
+          if (op === 0xc3) ip = v;
+          else {
+            regs[op & 7] = v;
+            ip += 1;
+          }
+          break;
+        }
+        case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
+        case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f: {
+          let t: boolean;
+          if ((op & 0x0e) === 4) {
+            const f = this.fOp;
+            t = f === F_NONE ? (this.flagsBase & ZF) !== 0 : (this.fRes & (f & 1 ? 0xffff : 0xff)) === 0;
+            if (op & 1) t = !t;
+          } else {
+            t = this.cond(op & 15);
+          }
+          ip = (ip + 2 + (t ? (code[o + 1] << 24) >> 24 : 0)) & 0xffff;
+          break;
+        }
+        case 0x90:
+          ip += 1;
+          break;
+        case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97: {
+          const v = regs[AX];
+          regs[AX] = regs[op & 7];
+          regs[op & 7] = v;
+          ip += 1;
+          break;
+        }
+        case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
+          r8[BYTE_REG[op & 7]] = code[o + 1];
+          ip += 2;
+          break;
+        case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
+          regs[op & 7] = code[o + 1] | (code[o + 2] << 8);
+          ip += 3;
+          break;
+        case 0xe2: {
+          const cx = (regs[CX] - 1) & 0xffff;
+          regs[CX] = cx;
+          ip = (ip + 2 + (cx !== 0 ? (code[o + 1] << 24) >> 24 : 0)) & 0xffff;
+          break;
+        }
+        case 0xe3:
+          ip = (ip + 2 + (regs[CX] === 0 ? (code[o + 1] << 24) >> 24 : 0)) & 0xffff;
+          break;
+        case 0xe9:
+          ip = (ip + 3 + (code[o + 1] | (code[o + 2] << 8))) & 0xffff;
+          break;
+        case 0xeb:
+          ip = (ip + 2 + ((code[o + 1] << 24) >> 24)) & 0xffff;
+          break;
+        case 0xfc:
+          this.flagsBase &= ~DF;
+          ip += 1;
+          break;
+        case 0xfd:
+          this.flagsBase |= DF;
+          ip += 1;
+          break;
+        default:
+          break outer;
+      }
+      n++;
+    }
+    this.ip = ip;
+    return n;
   }
 
   /** Execute one instruction; returns how many instructions it retired (REP iterations). */
