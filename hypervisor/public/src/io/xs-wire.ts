@@ -182,6 +182,12 @@ export class XsFrameDecoder {
 
   constructor(private readonly maxPayload = XENSTORE_PAYLOAD_MAX) {}
 
+  /** Forgets buffered bytes and any error (a ring reconnection starts the stream afresh). */
+  reset(): void {
+    this.used = 0;
+    this.error = null;
+  }
+
   /** Bytes buffered but not yet forming a whole message. */
   get pending(): number {
     return this.used;

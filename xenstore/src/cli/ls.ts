@@ -1,0 +1,4 @@
+/** `xenstore-ls`, as Xen's: see xenstore-client.ts. */
+import { run } from './xenstore-client.ts';
+
+await run('ls');

@@ -1,0 +1,4 @@
+/** `xenstore-rm`, as Xen's: see xenstore-client.ts. */
+import { run } from './xenstore-client.ts';
+
+await run('rm');
