@@ -14,7 +14,7 @@ export interface MappedError {
 }
 
 export function toXenError(e: unknown): MappedError {
-  if (e instanceof XenError) return { errno: e.errno, ret: e.ret, message: e.message, internal: false };
+  if (e instanceof XenError) return { errno: e.errno, ret: e.ret, message: e.detail ?? e.errno, internal: false };
   const message = e instanceof Error ? e.message : String(e);
   return { errno: 'EIO', ret: -XenErrno.EIO, message, internal: true };
 }

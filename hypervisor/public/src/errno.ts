@@ -60,9 +60,10 @@ export function isXenErrnoName(s: unknown): s is XenErrnoName {
 export class XenError extends Error {
   constructor(
     readonly errno: XenErrnoName,
-    message?: string,
+    /** What failed and why, without the errno name. */
+    readonly detail?: string,
   ) {
-    super(message ? `${errno}: ${message}` : errno);
+    super(detail ? `${errno}: ${detail}` : errno);
     this.name = 'XenError';
   }
   /** The hypercall return value: `-errno`. */

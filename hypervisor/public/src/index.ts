@@ -13,4 +13,5 @@ export * from './hvm.ts';
 export * from './hypercall.ts';
 export * from './wire.ts';
 export * from './hypercall-client.ts';
+export * from './host.ts';
 export * from './io/xs-wire.ts';

@@ -1,0 +1,237 @@
+/**
+ * blkback's core: serves one vbd's shared ring (the role of Linux's drivers/block/xen-blkback,
+ * written from io/blkif.h and io/ring.h, fact sheet §1–2). For each request it copies the slot
+ * out (RING_COPY_REQUEST), validates the copy (request.ts), executes it against the disk image
+ * with grant copies (grant-copy.ts), and always answers with a response, even for garbage.
+ * Responses are pushed with notification hold-off: the frontend is kicked only when it asked
+ * (`rsp_event`), and the backend re-arms `req_event` before going idle (the final check).
+ *
+ * The wiring (xenstore watches, mapping the ring page, binding the event channel) lives outside
+ * this file; a `BlkbackDevice` is given a `BackRing`, the frontend's domid, a disk, the grant-copy
+ * interface and a `notify` callback, and `kick()` is called whenever the event channel fires.
+ * See docs/pv-disk-request.md for the whole path.
+ */
+import { BLKIF_RSP, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, blkifResponse, type BackRing } from '@xenlab/ring-buffers';
+import { gntstName, type DomId } from '@xenlab/xen-public';
+import type { BlockDisk } from './disk-image.ts';
+import type { GrantCopyInterface, GrantCopyOp } from './grant-copy.ts';
+import { opName, parseRequest, type BlkDeviceLimits, type BlkRequest } from './request.ts';
+
+const PAGE = 4096;
+const SECTOR = 512;
+
+export interface BlkbackCounters {
+  requests: number;
+  reads: number;
+  writes: number;
+  flushes: number;
+  discards: number;
+  bytesRead: number;
+  bytesWritten: number;
+  segments: number;
+  /** Responses other than OKAY. */
+  errors: number;
+  eopnotsupp: number;
+  grantErrors: number;
+  notificationsSent: number;
+  notificationsSuppressed: number;
+  /** Times the ring was found with no work at the final check (went idle). */
+  idles: number;
+}
+
+export interface BlkbackOptions {
+  ring: BackRing;
+  frontendDomid: DomId;
+  disk: BlockDisk;
+  grants: GrantCopyInterface;
+  /** Sends on the event channel to the frontend. */
+  notify: () => void;
+  /** What the device advertised: feature-flush-cache, feature-discard. Default both on. */
+  features?: { flush?: boolean; discard?: boolean };
+  /** One line per problem; defaults to silence (the counters still count). */
+  log?: (line: string) => void;
+  /** How many lines `log` may receive before the device goes quiet (a hostile guest must not flood dom0's log). */
+  logLimit?: number;
+}
+
+export class BlkbackDevice {
+  readonly counters: BlkbackCounters = {
+    requests: 0, reads: 0, writes: 0, flushes: 0, discards: 0, bytesRead: 0, bytesWritten: 0, segments: 0,
+    errors: 0, eopnotsupp: 0, grantErrors: 0, notificationsSent: 0, notificationsSuppressed: 0, idles: 0,
+  };
+  /** Set when the frontend broke the ring protocol; the device then serves nothing more. */
+  stopped: string | null = null;
+
+  private readonly ring: BackRing;
+  private readonly slot = new Uint8Array(BLKIF_ENTRY_BYTES);
+  private readonly slotView = new DataView(this.slot.buffer);
+  private readonly scratch: Uint8Array;
+  private readonly limits: BlkDeviceLimits;
+  private running = false;
+  private again = false;
+  private logged = 0;
+
+  constructor(private readonly o: BlkbackOptions) {
+    this.ring = o.ring;
+    this.scratch = o.grants.scratch(BLKIF_MAX_SEGMENTS_PER_REQUEST);
+    if (this.scratch.byteLength < BLKIF_MAX_SEGMENTS_PER_REQUEST * PAGE) {
+      throw new RangeError(`blkback: scratch of ${this.scratch.byteLength} bytes is smaller than ${BLKIF_MAX_SEGMENTS_PER_REQUEST} pages`);
+    }
+    this.limits = {
+      sectors: o.disk.sectors,
+      readOnly: o.disk.readOnly,
+      flush: o.features?.flush ?? true,
+      discard: o.features?.discard ?? true,
+    };
+  }
+
+  /**
+   * The event channel fired (or the device just connected): serve every request on the ring,
+   * then re-arm and go idle. Never throws; a second kick while serving makes the loop look again.
+   */
+  async kick(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        await this.serve();
+      } while (this.again && !this.stopped);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async serve(): Promise<void> {
+    for (;;) {
+      let n: number;
+      while (!this.stopped && (n = this.ring.unconsumedRequests()) > 0) {
+        for (let i = 0; i < n; i++) {
+          this.ring.copyRequest(this.slot);
+          this.counters.requests++;
+          const status = await this.handle();
+          this.respond(this.lastId, this.lastOp, status);
+        }
+      }
+      if (this.ring.broken) {
+        this.stop(this.ring.broken.message);
+        return;
+      }
+      if (!this.ring.finalCheckForRequests()) {
+        this.counters.idles++;
+        return;
+      }
+    }
+  }
+
+  private lastId = 0n;
+  private lastOp = 0;
+
+  /** Parses the private copy in `slot` and executes it; returns the BLKIF_RSP_* status. */
+  private async handle(): Promise<number> {
+    let parsed: ReturnType<typeof parseRequest>;
+    try {
+      parsed = parseRequest(this.slotView, this.limits);
+    } catch (e) {
+      this.lastId = 0n;
+      this.lastOp = this.slot[0]!;
+      return this.fail(BLKIF_RSP.ERROR, `unparseable request: ${String(e)}`);
+    }
+    this.lastId = parsed.id;
+    this.lastOp = parsed.operation;
+    if (parsed.kind === 'rejected') return this.fail(parsed.status, `${opName(parsed.operation)} id ${parsed.id}: ${parsed.reason}`);
+    try {
+      return await this.execute(parsed);
+    } catch (e) {
+      return this.fail(BLKIF_RSP.ERROR, `${opName(parsed.operation)} id ${parsed.id}: I/O error: ${(e as Error).message ?? String(e)}`);
+    }
+  }
+
+  private async execute(r: BlkRequest): Promise<number> {
+    switch (r.kind) {
+      case 'flush':
+        this.o.disk.flush();
+        this.counters.flushes++;
+        return BLKIF_RSP.OKAY;
+      case 'discard':
+        if (r.nrSectors > 0) this.o.disk.discard(r.sector, r.nrSectors);
+        this.counters.discards++;
+        return BLKIF_RSP.OKAY;
+      case 'rw': {
+        // Segment i's bytes sit in scratch page i at the same in-page offset as in the granted
+        // page, so every copy stays inside one page on both sides (GNTTABOP_copy's rule).
+        const ops: GrantCopyOp[] = [];
+        const buffers: Uint8Array[] = [];
+        for (let i = 0; i < r.segments.length; i++) {
+          const s = r.segments[i]!;
+          const offset = s.firstSect * SECTOR;
+          const len = (s.lastSect - s.firstSect + 1) * SECTOR;
+          ops.push({ dir: r.op === 'read' ? 'to-guest' : 'from-guest', domid: this.o.frontendDomid, gref: s.gref, offset, len, scratchOffset: i * PAGE + offset });
+          buffers.push(this.scratch.subarray(i * PAGE + offset, i * PAGE + offset + len));
+        }
+        this.counters.segments += ops.length;
+        const bytes = r.nrSectors * SECTOR;
+        if (r.op === 'write') {
+          // All of the data first: a bad grant anywhere means nothing reaches the disk.
+          const bad = this.badGrant(ops, await this.o.grants.copy(ops));
+          if (bad) return this.fail(BLKIF_RSP.ERROR, `WRITE id ${r.id}: ${bad}`);
+          this.o.disk.writev(buffers, r.sector);
+          this.counters.writes++;
+          this.counters.bytesWritten += bytes;
+        } else {
+          this.o.disk.readv(buffers, r.sector);
+          const bad = this.badGrant(ops, await this.o.grants.copy(ops));
+          if (bad) return this.fail(BLKIF_RSP.ERROR, `READ id ${r.id}: ${bad}`);
+          this.counters.reads++;
+          this.counters.bytesRead += bytes;
+        }
+        return BLKIF_RSP.OKAY;
+      }
+    }
+  }
+
+  private badGrant(ops: readonly GrantCopyOp[], statuses: readonly number[]): string | null {
+    for (let i = 0; i < ops.length; i++) {
+      const st = statuses[i];
+      if (st !== 0) {
+        this.counters.grantErrors++;
+        return `segment ${i} gref ${ops[i]!.gref}: grant copy failed (${st === undefined ? 'no status' : gntstName(st)})`;
+      }
+    }
+    return null;
+  }
+
+  private fail(status: number, why: string): number {
+    if (status === BLKIF_RSP.EOPNOTSUPP) this.counters.eopnotsupp++;
+    this.log(`blkback dom${this.o.frontendDomid}: ${why}`);
+    return status;
+  }
+
+  private respond(id: bigint, operation: number, status: number): void {
+    if (status !== BLKIF_RSP.OKAY) this.counters.errors++;
+    blkifResponse.write(this.ring.view, this.ring.nextResponseOffset(), { id, operation, status });
+    this.ring.produced();
+    if (this.ring.pushResponses()) {
+      this.counters.notificationsSent++;
+      this.o.notify();
+    } else {
+      this.counters.notificationsSuppressed++;
+    }
+  }
+
+  private stop(reason: string): void {
+    if (this.stopped) return;
+    this.stopped = reason;
+    this.log(`blkback dom${this.o.frontendDomid}: ring stopped: ${reason}`);
+  }
+
+  private log(line: string): void {
+    const limit = this.o.logLimit ?? 20;
+    if (!this.o.log || this.logged > limit) return;
+    this.logged++;
+    this.o.log(this.logged > limit ? `blkback dom${this.o.frontendDomid}: further problems not logged (see counters)` : line);
+  }
+}

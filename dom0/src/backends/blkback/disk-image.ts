@@ -1,0 +1,69 @@
+/**
+ * The raw disk image behind one vbd: a file of 512-byte sectors. Vectored reads and writes land
+ * directly in the segments' scratch pages (one system call per request), `flush` is fdatasync
+ * (BLKIF_OP_FLUSH_DISKCACHE: acknowledged writes are on disk), and `discard` writes zeroes
+ * (Node has no fallocate(PUNCH_HOLE); reads of a discarded range return zeroes either way).
+ */
+import { closeSync, fdatasyncSync, fstatSync, openSync, readvSync, writevSync } from 'node:fs';
+
+export const SECTOR_SIZE = 512;
+
+/** What blkback needs from a disk; `DiskImage` is the file-backed one, tests may substitute. */
+export interface BlockDisk {
+  readonly sectors: number;
+  readonly readOnly: boolean;
+  /** Fills `buffers` (each a multiple of 512 bytes) from consecutive sectors starting at `sector`. */
+  readv(buffers: readonly Uint8Array[], sector: number): void;
+  writev(buffers: readonly Uint8Array[], sector: number): void;
+  flush(): void;
+  discard(sector: number, count: number): void;
+}
+
+export class DiskImage implements BlockDisk {
+  private fd: number;
+  readonly sectors: number;
+  readonly sizeBytes: number;
+
+  private constructor(fd: number, readonly path: string, readonly readOnly: boolean) {
+    this.fd = fd;
+    this.sizeBytes = fstatSync(fd).size;
+    this.sectors = Math.floor(this.sizeBytes / SECTOR_SIZE);
+  }
+
+  /** Opens an image file; throws the fs error (ENOENT, EACCES) for the caller to report. */
+  static open(path: string, opts: { readOnly?: boolean } = {}): DiskImage {
+    const readOnly = opts.readOnly ?? false;
+    return new DiskImage(openSync(path, readOnly ? 'r' : 'r+'), path, readOnly);
+  }
+
+  readv(buffers: readonly Uint8Array[], sector: number): void {
+    const want = buffers.reduce((n, b) => n + b.byteLength, 0);
+    const got = readvSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
+    if (got !== want) throw new Error(`short read: ${got} of ${want} bytes at sector ${sector} of ${this.path}`);
+  }
+
+  writev(buffers: readonly Uint8Array[], sector: number): void {
+    if (this.readOnly) throw new Error(`${this.path} is read-only`);
+    const want = buffers.reduce((n, b) => n + b.byteLength, 0);
+    const put = writevSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
+    if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
+  }
+
+  flush(): void {
+    if (!this.readOnly) fdatasyncSync(this.fd);
+  }
+
+  discard(sector: number, count: number): void {
+    const chunk = new Uint8Array(Math.min(count, 2048) * SECTOR_SIZE);
+    for (let done = 0; done < count; ) {
+      const n = Math.min(count - done, 2048);
+      this.writev([chunk.subarray(0, n * SECTOR_SIZE)], sector + done);
+      done += n;
+    }
+  }
+
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}

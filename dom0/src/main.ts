@@ -1,0 +1,75 @@
+/**
+ * The dom0 process: `node dom0/src/main.ts --run-dir DIR`, started by the hypervisor. It
+ * connects as domain 0 (owner of its connection: if it dies, dom0 has died), starts xenstored on
+ * `<run dir>/xenstored/socket`, writes the base xenstore tree, and stops xenstored on SIGTERM.
+ * The toolstack service and the backends will grow here.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { HypercallClient, defaultRunDir, hostLayout } from '@xenlab/xen-public';
+import { XenstoreClient } from '@xenlab/xenstore-client';
+
+async function waitForFile(path: string, ms: number, proc?: ChildProcess): Promise<void> {
+  const end = Date.now() + ms;
+  while (!existsSync(path)) {
+    if (proc && proc.exitCode !== null) throw new Error(`process exited (code ${proc.exitCode}) before creating ${path}`);
+    if (Date.now() > end) throw new Error(`${path} did not appear within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  const i = argv.indexOf('--run-dir');
+  const L = hostLayout(i >= 0 && argv[i + 1] ? argv[i + 1] : defaultRunDir());
+  const log = (m: string) => process.stderr.write(`dom0: ${m}\n`);
+
+  const token = readFileSync(L.dom0Token, 'utf8').trim();
+  const hc = await HypercallClient.connect(L.hypervisorSocket, token, { owner: true });
+  await hc.call('console_io', 'write', { text: 'dom0: connected' });
+
+  const bin = fileURLToPath(new URL('../../node_modules/.bin/xenstored', import.meta.url));
+  const out = openSync(`${L.logDir}/xenstored.log`, 'a');
+  const xenstored = spawn(process.execPath, [bin, '--socket', L.xenstoredSocket], { stdio: ['ignore', out, out] });
+  closeSync(out);
+  writeFileSync(`${L.xenstoredDir}/pid`, `${xenstored.pid}\n`);
+  await waitForFile(L.xenstoredSocket, 15_000, xenstored);
+
+  const xs = await XenstoreClient.connect(L.xenstoredSocket);
+  await xs.write('/local/domain/0/name', 'Domain-0');
+  await xs.write('/local/domain/0/domid', '0');
+  const info = await hc.call('domctl', 'getdomaininfo', { domain: 0 });
+  await xs.write('/local/domain/0/memory/target', String(info.tot_pages * 4));
+  xs.close();
+
+  writeFileSync(L.dom0Pid, `${process.pid}\n`);
+  writeFileSync(L.dom0Ready, `${new Date().toISOString()}\n`);
+  await hc.call('console_io', 'write', { text: `dom0: xenstored on ${L.xenstoredSocket}` });
+  log('ready');
+
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: stopping`);
+    const exited = new Promise<void>((r) => (xenstored.exitCode !== null ? r() : xenstored.once('exit', () => r())));
+    xenstored.kill('SIGTERM');
+    const t = setTimeout(() => xenstored.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(t);
+    for (const f of [L.dom0Ready, L.dom0Pid, `${L.xenstoredDir}/pid`]) rmSync(f, { force: true });
+    hc.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  xenstored.on('exit', (code, sig) => {
+    if (!stopping) log(`xenstored exited unexpectedly (${sig ?? `code ${code}`})`);
+  });
+}
+
+main().catch((e) => {
+  process.stderr.write(`dom0: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,137 @@
+/**
+ * The hypervisor process: `node hypervisor/src/main.ts --run-dir DIR [--memory MiB] [--pcpus N]
+ * [--dom0-memory MiB] [--no-dom0]`. Thin wiring around the core: maps machine memory, builds
+ * domain 0, serves hypercalls on the run directory's socket, drives the pCPUs, starts the dom0
+ * process and stops everything on SIGTERM. `npx xenlab start` is the usual way to run it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { DOMID_SELF, hostLayout, defaultRunDir } from '@xenlab/xen-public';
+import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
+import { EVTCHN_PAGE_DOORBELL_OFFSET } from './event-channel.ts';
+import { HypercallServer } from './hypercall-server.ts';
+import { Hypervisor } from './hypervisor.ts';
+import { MachineMemory } from './mm/machine-memory.ts';
+import { populatePhysmap } from './mm/memory.ts';
+import { CreditScheduler } from './sched/credit.ts';
+import { PcpuDriver } from './sched/pcpu.ts';
+
+interface Args {
+  runDir: string;
+  memoryMiB: number;
+  pcpus: number;
+  dom0MiB: number;
+  dom0: boolean;
+}
+
+function usage(msg: string): never {
+  process.stderr.write(`hypervisor: ${msg}\nusage: hypervisor --run-dir DIR [--memory MiB] [--pcpus N] [--dom0-memory MiB] [--no-dom0]\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { runDir: defaultRunDir(), memoryMiB: 256, pcpus: availableParallelism(), dom0MiB: 64, dom0: true };
+  const num = (v: string | undefined, what: string, min: number, max: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) usage(`${what} must be an integer in ${min}..${max}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--run-dir') a.runDir = argv[++i] ?? usage('--run-dir needs a path');
+    else if (k === '--memory') a.memoryMiB = num(argv[++i], '--memory', 4, 65536);
+    else if (k === '--pcpus') a.pcpus = num(argv[++i], '--pcpus', 1, 64);
+    else if (k === '--dom0-memory') a.dom0MiB = num(argv[++i], '--dom0-memory', 1, 65536);
+    else if (k === '--no-dom0') a.dom0 = false;
+    else usage(`unknown argument ${JSON.stringify(k)}`);
+  }
+  if (a.dom0MiB * 2 > a.memoryMiB) usage(`--dom0-memory ${a.dom0MiB} must be at most half of --memory ${a.memoryMiB}`);
+  return a;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const L = hostLayout(args.runDir);
+  for (const d of [L.runDir, L.hypervisorDir, L.dom0Dir, L.xenstoredDir, L.logDir]) mkdirSync(d, { recursive: true });
+
+  const shm = SharedMemory.create(L.machineMemory, args.memoryMiB << 20);
+  const mem = new MachineMemory(shm.buffer);
+  const credit = new CreditScheduler({ nrPcpus: args.pcpus });
+  const doorbells = new Map<number, Doorbell>();
+  const hv = new Hypervisor({
+    memory: mem,
+    nrPcpus: args.pcpus,
+    sched: credit,
+    onEventPending: (d) => {
+      const addr = mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET;
+      let bell = doorbells.get(addr);
+      if (!bell) doorbells.set(addr, (bell = new Doorbell(shm.buffer, addr)));
+      bell.ring();
+    },
+  });
+
+  // Domain 0: privileged, its vCPUs are the dom0 process (not run on pCPUs), its RAM populated.
+  const dom0 = hv.createDomain({ domain: 0, max_vcpus: Math.min(args.pcpus, 32) }, { privileged: true });
+  dom0.maxPages = args.dom0MiB * 256;
+  for (const v of dom0.vcpus) {
+    credit.remove(v);
+    v.external = true;
+    v.online = true;
+  }
+  populatePhysmap(hv, dom0, { domid: DOMID_SELF, extent_start: Array.from({ length: dom0.maxPages }, (_, i) => i) });
+  hv.unpauseDomain(dom0);
+
+  const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit });
+  writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
+  await server.listen();
+  const pcpus = new PcpuDriver(hv, credit);
+  pcpus.start();
+  writeFileSync(L.hypervisorPid, `${process.pid}\n`);
+  writeFileSync(L.hypervisorReady, `${new Date().toISOString()}\n`);
+  hv.log(`hypercalls on ${L.hypervisorSocket}`);
+
+  let dom0Proc: ChildProcess | undefined;
+  if (args.dom0) {
+    const dom0Main = fileURLToPath(new URL('../../dom0/src/main.ts', import.meta.url));
+    const log = openSync(`${L.logDir}/dom0.log`, 'a');
+    dom0Proc = spawn(process.execPath, ['--import', 'tsx', dom0Main, '--run-dir', L.runDir], {
+      stdio: ['ignore', log, log],
+      env: { ...process.env, XENLAB_RUN_DIR: L.runDir },
+    });
+    closeSync(log);
+    dom0Proc.on('exit', (code, sig) => {
+      hv.log(`dom0 process exited (${sig ?? `code ${code}`})`);
+      dom0Proc = undefined;
+    });
+  }
+
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    hv.log(`${sig}: stopping`);
+    if (dom0Proc) {
+      const p = dom0Proc;
+      const exited = new Promise<void>((r) => p.once('exit', () => r()));
+      p.kill('SIGTERM');
+      const t = setTimeout(() => p.kill('SIGKILL'), 5000);
+      await exited;
+      clearTimeout(t);
+    }
+    pcpus.stop();
+    await server.close();
+    for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Token]) rmSync(f, { force: true });
+    shm.close();
+    rmSync(L.machineMemory, { force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((e) => {
+  process.stderr.write(`hypervisor: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,104 @@
+/**
+ * pCPUs in real time: drives the CreditScheduler from timers the way Xen's per-CPU scheduler
+ * softirq and timers do (schedule at slice end or when tickled, a tick every 10 ms, accounting
+ * every slice), and hands each chosen vCPU to a pluggable `VcpuRunner` for its slice — the x86
+ * CPU on a worker thread in a full host, a fake guest in tests. A vCPU with no runner has no
+ * guest code to run and blocks at once, as a guest idling in HLT would.
+ */
+import type { Vcpu } from '../domain.ts';
+import type { Hypervisor } from '../hypervisor.ts';
+import type { CreditScheduler } from './credit.ts';
+
+/** Why a vCPU's slice ended. */
+export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash';
+
+export interface VcpuRunner {
+  /** Run `v` for at most `budgetNs`; resolve when it stops, saying why. */
+  run(v: Vcpu, budgetNs: number): Promise<{ exit: SliceExit; reason?: string }>;
+}
+
+export class PcpuDriver {
+  private readonly runners = new Map<number, VcpuRunner>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly sliceTimers: (NodeJS.Timeout | undefined)[];
+  private readonly busy: boolean[];
+  private readonly pendingResched = new Set<number>();
+  private stopped = false;
+
+  constructor(
+    private readonly hv: Hypervisor,
+    private readonly sched: CreditScheduler,
+  ) {
+    this.sliceTimers = new Array(sched.pcpus.length).fill(undefined);
+    this.busy = new Array(sched.pcpus.length).fill(false);
+    sched.tickle = (cpu) => this.resched(cpu);
+  }
+
+  /** Attach the code that runs a domain's vCPUs (its x86 CPU, or a fake guest). */
+  setRunner(domid: number, runner: VcpuRunner | undefined): void {
+    if (runner) this.runners.set(domid, runner);
+    else this.runners.delete(domid);
+  }
+
+  start(): void {
+    const tick = setInterval(() => {
+      for (let c = 0; c < this.sched.pcpus.length; c++) this.sched.tick(c);
+    }, this.sched.tickNs / 1e6);
+    const acct = setInterval(() => this.sched.account(), this.sched.tsliceNs / 1e6);
+    tick.unref();
+    acct.unref();
+    this.timers.push(tick, acct);
+    for (let c = 0; c < this.sched.pcpus.length; c++) this.resched(c);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const t of this.sliceTimers) if (t) clearTimeout(t);
+  }
+
+  private resched(cpu: number): void {
+    if (this.stopped || this.pendingResched.has(cpu)) return;
+    this.pendingResched.add(cpu);
+    setImmediate(() => {
+      this.pendingResched.delete(cpu);
+      if (!this.busy[cpu]) void this.schedule(cpu);
+    });
+  }
+
+  private async schedule(cpu: number): Promise<void> {
+    if (this.stopped) return;
+    const t = this.sliceTimers[cpu];
+    if (t) clearTimeout(t);
+    this.sliceTimers[cpu] = undefined;
+    const { next, sliceNs } = this.sched.schedule(cpu);
+    if (!next) return; // idle until tickled
+    const runner = this.runners.get(next.domain.domid);
+    if (!runner) {
+      this.hv.blockVcpu(next);
+      return;
+    }
+    this.busy[cpu] = true;
+    let r: { exit: SliceExit; reason?: string };
+    try {
+      r = await runner.run(next, sliceNs);
+    } catch (e) {
+      r = { exit: 'crash', reason: (e as Error).message };
+    }
+    this.busy[cpu] = false;
+    switch (r.exit) {
+      case 'blocked':
+        this.hv.blockVcpu(next);
+        break;
+      case 'yield':
+        this.sched.yield(next);
+        break;
+      case 'crash':
+        this.hv.crashDomain(next.domain, r.reason ?? 'vCPU fault');
+        break;
+      case 'preempted':
+        break;
+    }
+    this.resched(cpu);
+  }
+}
