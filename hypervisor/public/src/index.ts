@@ -15,3 +15,4 @@ export * from './wire.ts';
 export * from './hypercall-client.ts';
 export * from './host.ts';
 export * from './io/xs-wire.ts';
+export * from './io/xenbus.ts';
