@@ -16,6 +16,7 @@ export function int(x: unknown, what: string, min = 0, max = 2 ** 53 - 1): numbe
   return x;
 }
 
+/** An optional integer: `dflt` when absent, else checked against min..max. */
 export function optInt(x: unknown, what: string, dflt: number, min = 0, max = 2 ** 53 - 1): number {
   return x === undefined || x === null ? dflt : int(x, what, min, max);
 }

@@ -155,3 +155,24 @@ describe('hypercall server', () => {
     await expect(HypercallClient.connect(sock(), token, { owner: true })).rejects.toBeInstanceOf(XenError);
   });
 });
+
+describe('hypercall arguments through the wire', () => {
+  it('optional fields: createdomain with every field, populate with an order, credit weight/cap', async () => {
+    const d0 = await connect(dom0Token);
+    const { domain } = await d0.call('domctl', 'createdomain', {
+      domain: 77, ssidref: 0, flags: 0, max_vcpus: 2, max_evtchn_port: 63, max_grant_frames: 4, max_maptrack_frames: 8, handle: 'ab'.repeat(16),
+    });
+    expect(domain).toBe(77);
+    expect((await d0.call('domctl', 'getdomaininfo', { domain })).handle).toBe('ab'.repeat(16));
+    expect((await d0.call('grant_table_op', 'query_size', { dom: domain })).max_nr_frames).toBe(4);
+    await d0.call('domctl', 'max_mem', { domain, max_memkb: 64 });
+    expect((await d0.call('memory_op', 'populate_physmap', { domid: domain, extent_start: [0, 4, 8], extent_order: 2, mem_flags: 0 })).nr_done).toBe(3);
+    expect(await d0.call('memory_op', 'current_reservation', { domid: domain })).toBe(12);
+    const sched = { domain, sched_id: 5, cmd: 0 };
+    expect(await d0.call('domctl', 'scheduler_op', { ...sched, weight: 512, cap: 50 })).toEqual({ weight: 512, cap: 50 });
+    expect(await d0.call('domctl', 'scheduler_op', { ...sched, weight: 0, cap: 0xffff })).toEqual({ weight: 512, cap: 50 });
+    await expect(d0.call('domctl', 'scheduler_op', { ...sched, weight: 70000 })).rejects.toMatchObject({ errno: 'EINVAL' });
+    // this test host runs no scheduler
+    await expect(d0.call('sysctl', 'scheduler_op', { cpupool_id: 0, sched_id: 5, cmd: 1 })).rejects.toMatchObject({ errno: 'ENOSYS' });
+  });
+});

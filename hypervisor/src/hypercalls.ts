@@ -259,14 +259,14 @@ export const hypercalls: DispatchTable = {
       priv(ctx);
       const o = obj(a);
       const d = ctx.hv.createDomain({
-        domain: optInt(o.domain, 'domain', 0, 0xffff),
-        ssidref: optInt(o.ssidref, 'ssidref', 0, 0xffffffff),
+        domain: optInt(o.domain, 'domain', 0, 0, 0xffff),
+        ssidref: optInt(o.ssidref, 'ssidref', 0, 0, 0xffffffff),
         handle: o.handle === undefined ? undefined : str(o.handle, 'handle', 32),
-        flags: optInt(o.flags, 'flags', 0, 0xffffffff),
+        flags: optInt(o.flags, 'flags', 0, 0, 0xffffffff),
         max_vcpus: int(o.max_vcpus, 'max_vcpus', 0, 0xffffffff),
-        max_evtchn_port: optInt(o.max_evtchn_port, 'max_evtchn_port', 0, 0xffffffff),
-        max_grant_frames: optInt(o.max_grant_frames, 'max_grant_frames', -(2 ** 31), 2 ** 31 - 1),
-        max_maptrack_frames: optInt(o.max_maptrack_frames, 'max_maptrack_frames', -(2 ** 31), 2 ** 31 - 1),
+        max_evtchn_port: optInt(o.max_evtchn_port, 'max_evtchn_port', 0, 0, 0xffffffff),
+        max_grant_frames: optInt(o.max_grant_frames, 'max_grant_frames', 0, -(2 ** 31), 2 ** 31 - 1),
+        max_maptrack_frames: optInt(o.max_maptrack_frames, 'max_maptrack_frames', 0, -(2 ** 31), 2 ** 31 - 1),
       });
       return { domain: d.domid, token: ctx.issueToken(d.domid) };
     },
@@ -354,7 +354,7 @@ export const hypercalls: DispatchTable = {
       if (u32(o.sched_id, 'sched_id') !== XEN_SCHEDULER.CREDIT) throw new XenError('EINVAL', 'this host runs the credit scheduler');
       const cmd = u32(o.cmd, 'cmd');
       if (cmd === XEN_DOMCTL_SCHEDOP.putinfo) {
-        const weight = optInt(o.weight, 'weight', 0, 0xffff);
+        const weight = optInt(o.weight, 'weight', 0, 0, 0xffff);
         const cap = optInt(o.cap, 'cap', 0xffff, 0, 0xffff);
         if (cap !== 0xffff && cap > 100 * ctx.hv.nrPcpus) throw new XenError('EINVAL', `cap ${cap} exceeds ${100 * ctx.hv.nrPcpus}`);
         if (weight !== 0) d.weight = weight;
@@ -480,8 +480,8 @@ function reservation(a: unknown) {
   return {
     domid: u16(o.domid, 'domid'),
     extent_start: intArr(o.extent_start, 'extent_start'),
-    extent_order: optInt(o.extent_order, 'extent_order', 0, 63),
-    mem_flags: optInt(o.mem_flags, 'mem_flags', 0, 0xffffffff),
+    extent_order: optInt(o.extent_order, 'extent_order', 0, 0, 63),
+    mem_flags: optInt(o.mem_flags, 'mem_flags', 0, 0, 0xffffffff),
   };
 }
 
