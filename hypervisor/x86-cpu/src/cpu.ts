@@ -122,6 +122,7 @@ const ABANDON = { abandon: true };
 export const F_NONE = 0, F_ADD8 = 2, F_ADD16 = 3, F_SUB8 = 4, F_SUB16 = 5, F_LOG8 = 6, F_LOG16 = 7;
 export const F_INC8 = 8, F_INC16 = 9, F_DEC8 = 10, F_DEC16 = 11;
 
+const EMPTY_PAGE = new Uint8Array(0);
 const ATT_IRQ = 1, ATT_SHADOW = 2, ATT_TRAP = 4, ATT_REPLAY = 8;
 
 /** Opcodes that are prefixes (segment override, LOCK, REP). */
@@ -852,11 +853,18 @@ export class Cpu {
     const csBase = this.sregs[CS] << 4;
     let ip = this.ip;
     let n = 0;
+    let codePage = -1;
+    let code: Uint8Array = EMPTY_PAGE;
     outer: while (n < max) {
       const lin = (csBase + ip) & am;
-      const code = pages[lin >>> 12];
+      if (lin >>> 12 !== codePage) {
+        const p = pages[lin >>> 12];
+        if (p === null) break;
+        code = p;
+        codePage = lin >>> 12;
+      }
       const o = lin & PAGE_MASK;
-      if (code === null || o > 0xff8 || ip > 0xfff8) break;
+      if (o > 0xff8 || ip > 0xfff8) break;
       const op = code[o];
       switch (op) {
         case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
@@ -864,9 +872,22 @@ export class Cpu {
           const m = code[o + 1];
           if (m < 0xc0) break outer;
           const a = (op & 2) !== 0 ? (m >> 3) & 7 : m & 7;
-          const b = (op & 2) !== 0 ? m & 7 : (m >> 3) & 7;
-          const res = this.alu16(op >> 3, regs[a], regs[b]);
-          if (op < 0x38) regs[a] = res;
+          const d = regs[a];
+          const v = regs[(op & 2) !== 0 ? m & 7 : (m >> 3) & 7];
+          let r: number;
+          switch (op >> 3) {
+            case 0: r = d + v; this.fOp = F_ADD16; break;
+            case 1: r = d | v; this.fOp = F_LOG16; break;
+            case 2: r = d + v + this.cf(); this.fOp = F_ADD16; break;
+            case 3: r = d - v - this.cf(); this.fOp = F_SUB16; break;
+            case 4: r = d & v; this.fOp = F_LOG16; break;
+            case 6: r = d ^ v; this.fOp = F_LOG16; break;
+            default: r = d - v; this.fOp = F_SUB16; break;
+          }
+          this.fRes = r;
+          this.fDst = d;
+          this.fSrc = v;
+          if (op < 0x38) regs[a] = r;
           ip += 2;
           break;
         }
@@ -938,13 +959,21 @@ export class Cpu {
           break;
         }
         case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
-          regs[op & 7] = this.inc(regs[op & 7], true);
+        case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f: {
+          // INC/DEC keep CF: fold the current carry into flagsBase before going lazy.
+          const f = this.fOp;
+          const c = f === F_NONE || f >= F_INC8 ? this.flagsBase & CF : f >= F_LOG8 ? 0 : (this.fRes >>> (f & 1 ? 16 : 8)) & 1;
+          this.flagsBase = (this.flagsBase & ~CF) | c;
+          const d = regs[op & 7];
+          const r = op < 0x48 ? d + 1 : d - 1;
+          this.fOp = op < 0x48 ? F_INC16 : F_DEC16;
+          this.fRes = r;
+          this.fDst = d;
+          this.fSrc = 1;
+          regs[op & 7] = r;
           ip += 1;
           break;
-        case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
-          regs[op & 7] = this.dec(regs[op & 7], true);
-          ip += 1;
-          break;
+        }
         case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
         case 0xe8: {
           const sp = (regs[SP] - 2) & 0xffff;

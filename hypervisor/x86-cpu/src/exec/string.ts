@@ -9,6 +9,7 @@
 import type { Cpu } from '../cpu.ts';
 import { AX, CX, DI, DX, ES, SI } from '../cpu.ts';
 import { DF } from '../flags.ts';
+import { PAGE_MASK, PAGE_SIZE } from '../memory.ts';
 
 /** Returns the number of iterations retired (at least 1). */
 export function stringOp(cpu: Cpu, op: number): number {
@@ -31,12 +32,105 @@ export function stringOp(cpu: Cpu, op: number): number {
       cpu.ip = cpu.startIp; // resume this REP on the next run
       return n;
     }
+    if (step > 0) {
+      const k = bulk(cpu, kind, size, Math.min(regs[CX], budget - n), rep);
+      if (k > 0) {
+        n += k;
+        if (compares && (rep === 1) !== cpu.zf()) break;
+        continue;
+      }
+    }
     one(cpu, kind, word, step);
     regs[CX] = regs[CX] - 1;
     n++;
     if (compares && (rep === 1) !== cpu.zf()) break;
   }
   return n === 0 ? 1 : n;
+}
+
+/**
+ * Fast path for a run of REP iterations with DF=0 that stay inside one RAM page for each operand
+ * and do not wrap a segment: the same element-by-element semantics as `one`, without per-element
+ * address translation. Returns the iterations done (0 = take the element-wise path).
+ */
+function bulk(cpu: Cpu, kind: number, size: number, limit: number, rep: number): number {
+  const regs = cpu.regs;
+  const am = cpu.amask;
+  const pages = cpu.pages;
+  const di = regs[DI];
+  const dLin = ((cpu.sregs[ES] << 4) + di) & am;
+  const dst = pages[dLin >>> 12];
+  if (dst === null) return 0;
+  const dOff = dLin & PAGE_MASK;
+  let count = Math.min(limit, Math.floor((0x10000 - di) / size), Math.floor((PAGE_SIZE - dOff) / size));
+  let src = dst;
+  let sOff = 0;
+  const si = regs[SI];
+  if (kind === 2 || kind === 3 || kind === 6) {
+    const sLin = ((cpu.sregs[cpu.dataSeg()] << 4) + si) & am;
+    const p = pages[sLin >>> 12];
+    if (p === null) return 0;
+    src = p;
+    sOff = sLin & PAGE_MASK;
+    count = Math.min(count, Math.floor((0x10000 - si) / size), Math.floor((PAGE_SIZE - sOff) / size));
+  }
+  if (count <= 0) return 0;
+  const r8 = cpu.regs8;
+  let done = count;
+  switch (kind) {
+    case 2: // MOVS
+      if (size === 1) {
+        for (let i = 0; i < count; i++) dst[dOff + i] = src[sOff + i];
+      } else {
+        for (let i = 0; i < count * 2; i += 2) {
+          const lo = src[sOff + i], hi = src[sOff + i + 1];
+          dst[dOff + i] = lo;
+          dst[dOff + i + 1] = hi;
+        }
+      }
+      break;
+    case 5: // STOS
+      if (size === 1) dst.fill(r8[0], dOff, dOff + count);
+      else for (let i = 0; i < count * 2; i += 2) { dst[dOff + i] = r8[0]; dst[dOff + i + 1] = r8[1]; }
+      break;
+    case 6: // LODS: only the last element survives
+      if (size === 1) r8[0] = src[sOff + count - 1];
+      else regs[AX] = src[sOff + 2 * count - 2] | (src[sOff + 2 * count - 1] << 8);
+      break;
+    case 7: { // SCAS
+      const want = rep === 1; // REPE continues while equal, REPNE while not equal
+      let i = 0;
+      if (size === 1) {
+        const al = r8[0];
+        while (i < count - 1 && (dst[dOff + i] === al) === want) i++;
+        cpu.alu8(7, al, dst[dOff + i]);
+      } else {
+        const ax = regs[AX];
+        while (i < count - 1 && (dst[dOff + 2 * i] | (dst[dOff + 2 * i + 1] << 8)) === ax === want) i++;
+        cpu.alu16(7, ax, dst[dOff + 2 * i] | (dst[dOff + 2 * i + 1] << 8));
+      }
+      done = i + 1;
+      break;
+    }
+    default: { // 3: CMPS
+      const want = rep === 1;
+      let i = 0;
+      if (size === 1) {
+        while (i < count - 1 && (src[sOff + i] === dst[dOff + i]) === want) i++;
+        cpu.alu8(7, src[sOff + i], dst[dOff + i]);
+      } else {
+        const w = (a: Uint8Array, o: number): number => a[o] | (a[o + 1] << 8);
+        while (i < count - 1 && (w(src, sOff + 2 * i) === w(dst, dOff + 2 * i)) === want) i++;
+        cpu.alu16(7, w(src, sOff + 2 * i), w(dst, dOff + 2 * i));
+      }
+      done = i + 1;
+      break;
+    }
+  }
+  regs[CX] = regs[CX] - done;
+  if (kind !== 5 && kind !== 7) regs[SI] = si + done * size;
+  if (kind !== 6) regs[DI] = di + done * size;
+  return done;
 }
 
 function one(cpu: Cpu, kind: number, word: boolean, step: number): void {
