@@ -14,5 +14,6 @@ export * from './hypercall.ts';
 export * from './wire.ts';
 export * from './hypercall-client.ts';
 export * from './host.ts';
+export * from './evtchn-notify.ts';
 export * from './io/xs-wire.ts';
 export * from './io/xenbus.ts';
