@@ -268,6 +268,57 @@ describe('exits', () => {
     expect(cpu.regs[BX]).toBe(0x1001);
   });
 
+  it('MMIO: a REP STOSW into MMIO exits once per element and resumes where it stopped', () => {
+    const { cpu } = machine([
+      0xb8, ...w(0xb800), //    mov ax, 0B800h
+      0x8e, 0xc0, //            mov es, ax
+      0x31, 0xff, //            xor di, di
+      0xb9, ...w(3), //         mov cx, 3
+      0xb8, ...w(0x0720), //    mov ax, 0720h
+      0xf3, 0xab, //            rep stosw
+      HLT,
+    ], { mmioPages: [0xb8] });
+    const writes: number[] = [];
+    for (;;) {
+      const exit = cpu.run(100);
+      if (exit.reason === 'hlt') break;
+      expect(exit).toMatchObject({ reason: 'mmio', dir: 'write', size: 2, value: 0x0720 });
+      if (exit.reason === 'mmio') writes.push(exit.addr);
+    }
+    expect(writes).toEqual([0xb8000, 0xb8002, 0xb8004]);
+    expect(cpu.regs[CX]).toBe(0);
+  });
+
+  it('MMIO: an interrupt frame pushed into MMIO reports every write', () => {
+    const { cpu, ram } = machine([0xcd, 0x40], { mmioPages: [0x3f] }); // int 40h with the stack in MMIO
+    vector(ram, 0x40, 0x200);
+    ram[CODE_SEG * 16 + 0x200] = HLT;
+    const writes: Array<[number, number]> = [];
+    for (;;) {
+      const exit = cpu.run(100);
+      if (exit.reason === 'hlt') break;
+      if (exit.reason === 'mmio') writes.push([exit.addr, exit.value]);
+    }
+    expect(writes.map(([a]) => a)).toEqual([0x3fffc, 0x3fffa, 0x3fff8]);
+    expect(writes[2][1]).toBe(CODE_IP + 2); // the return IP
+  });
+
+  it('MMIO: replayed read values are used by their own instruction only', () => {
+    const { cpu } = machine([
+      0xa1, ...w(0x0000), //    mov ax, [0]
+      0x8b, 0x1e, ...w(0x0002), // mov bx, [2]
+      HLT,
+    ], { mmioPages: [0xb8] });
+    cpu.sregs[DS] = 0xb800;
+    expect(cpu.run(100)).toMatchObject({ reason: 'mmio', dir: 'read', addr: 0xb8000 });
+    cpu.completeMmioRead(0x1111);
+    expect(cpu.run(100)).toMatchObject({ reason: 'mmio', dir: 'read', addr: 0xb8002 });
+    cpu.completeMmioRead(0x2222);
+    expect(cpu.run(100).reason).toBe('hlt');
+    expect(cpu.regs[AX]).toBe(0x1111);
+    expect(cpu.regs[BX]).toBe(0x2222);
+  });
+
   it('MMIO handled synchronously does not exit', () => {
     const { cpu } = machine([
       0xa1, ...w(0x0000), //    mov ax, [0]    (DS = B800h)

@@ -175,6 +175,7 @@ export class Cpu {
   /** Set by an instruction to end `run()` after it retires. */
   private exit: CpuExit | null = null;
   private pending: PendingState | null = null;
+  private readonly postedWrites: CpuExit[] = [];
   private replay: number[] = [];
   private replayPos = 0;
   private faultVector = -1;
@@ -211,6 +212,7 @@ export class Cpu {
     this.irqQueue.length = 0;
     this.exit = null;
     this.pending = null;
+    this.postedWrites.length = 0;
     this.replay = [];
     this.replayPos = 0;
     this.attention = 0;
@@ -245,6 +247,7 @@ export class Cpu {
       throw new Error(`x86-cpu: run() called with a '${this.pending.kind}' exit not completed (call completeIo first)`);
     }
     if (this.pending !== null) this.pending = null; // mmio-read: the value is in the replay list
+    if (this.postedWrites.length !== 0) return this.postedWrites.shift()!;
     this.exit = null;
     const executed = this.loop(budget, false);
     const exit = this.exit as CpuExit | null;
@@ -262,6 +265,7 @@ export class Cpu {
       throw new Error(`x86-cpu: step() called with a '${this.pending.kind}' exit not completed`);
     }
     this.pending = null;
+    if (this.postedWrites.length !== 0) return this.postedWrites.shift()!;
     this.exit = null;
     const executed = this.loop(1, true);
     const exit = this.exit as CpuExit | null;
@@ -303,6 +307,7 @@ export class Cpu {
   completeMmioRead(value: number): void {
     if (this.pending === null || this.pending.kind !== 'mmio-read') return;
     this.replay.push(value);
+    this.attention |= ATT_REPLAY; // drop the replayed values once the instruction retires
   }
 
   // ---- register access for the PV shim and tests ----
@@ -447,6 +452,11 @@ export class Cpu {
   /** Replace only the flags in `which` (materialising the rest first). */
   setSome(which: number, f: number): void {
     this.flagsBase = (this.flagsNow() & ~which) | (f & which);
+  }
+
+  /** True once the current instruction has produced an exit (string loops stop early). */
+  hasExit(): boolean {
+    return this.exit !== null;
   }
 
   /** Evaluate condition code cc (0..15, the low nibble of Jcc). */
@@ -608,10 +618,12 @@ export class Cpu {
   private mmioWrite(a: number, size: 1 | 2, v: number): void {
     const h = this.mem.mmioWrite;
     if (h !== undefined && h.call(this.mem, a, size, v)) return;
-    // Writes are posted: the instruction retires and the run loop stops after it.
-    // Only one posted write per instruction can be reported; later ones in the same
-    // instruction (rare: a push sequence into MMIO) are dropped by design of the exit.
-    if (this.exit === null) this.exit = { reason: 'mmio', executed: 0, dir: 'write', addr: a, size, value: v };
+    // Writes are posted: the instruction retires and the run loop stops after it. Further
+    // writes by the same instruction (an interrupt frame pushed into MMIO) are queued and
+    // reported by the following run() calls before anything else executes.
+    const w: CpuExit = { reason: 'mmio', executed: 0, dir: 'write', addr: a, size, value: v };
+    if (this.exit === null) this.exit = w;
+    else this.postedWrites.push(w);
   }
 
   fetch8(): number {

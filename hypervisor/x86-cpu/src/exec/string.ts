@@ -43,6 +43,11 @@ export function stringOp(cpu: Cpu, op: number): number {
     one(cpu, kind, word, step);
     regs[CX] = regs[CX] - 1;
     n++;
+    if (cpu.hasExit()) {
+      // An MMIO write left the loop: resume the remaining iterations after the caller's turn.
+      if (regs[CX] !== 0) cpu.ip = cpu.startIp;
+      return n;
+    }
     if (compares && (rep === 1) !== cpu.zf()) break;
   }
   return n === 0 ? 1 : n;
