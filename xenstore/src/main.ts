@@ -1,5 +1,8 @@
 /**
- * `npx xenstored --socket <path> [--ro-socket <path>] [--quota name=value]... [--verbose]`
+ * `npx xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir>] [--quota name=value]... [--verbose]`
+ *
+ * `--ring-dir` stands in for the hypervisor until it maps guest pages for us: XS_INTRODUCE of
+ * domain d attaches the ring file `<dir>/domain-<d>.xsring` (see GuestRingFile).
  *
  * Runs xenstored in the foreground, logging to stderr, until SIGTERM or SIGINT. Inside a host,
  * dom0 starts it; standalone it serves tools and tests (point `XENSTORED_PATH` at the socket).
@@ -7,10 +10,11 @@
 import { Xenstored } from './xenstored.ts';
 import { SocketServer } from './socket-server.ts';
 import { isQuotaName, type Quotas } from './quota.ts';
+import { ringFileAttacher } from './ring-connection.ts';
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`xenstored: ${msg}\n`);
-  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--quota name=value]... [--verbose]\n');
+  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir>] [--quota name=value]... [--verbose]\n');
   process.exit(2);
 }
 
@@ -18,12 +22,14 @@ async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   let socket: string | undefined;
   let roSocket: string | undefined;
+  let ringDir: string | undefined;
   let verbose = false;
   const quotas: Partial<Quotas> = {};
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--socket') socket = argv[++i] ?? usage('--socket needs a path');
     else if (a === '--ro-socket') roSocket = argv[++i] ?? usage('--ro-socket needs a path');
+    else if (a === '--ring-dir') ringDir = argv[++i] ?? usage('--ring-dir needs a directory');
     else if (a === '--verbose' || a === '-v') verbose = true;
     else if (a === '--quota') {
       const [k, v] = (argv[++i] ?? '').split('=');
@@ -36,7 +42,7 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`xenstored: ${line}\n`);
   };
-  const xs = new Xenstored({ quotas, log });
+  const xs = new Xenstored({ quotas, log, ...(ringDir ? { attachRing: ringFileAttacher(ringDir) } : {}) });
   const servers: SocketServer[] = [];
   try {
     servers.push(await SocketServer.listen(xs, socket));

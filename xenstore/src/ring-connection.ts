@@ -15,9 +15,11 @@ import {
   XENSTORE_RING_SIZE,
   XENSTORE_SERVER_FEATURE,
 } from '@xenlab/ring-buffers';
-import { type EventChannel, type XenstoreRing } from '@xenlab/xenstore-client';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { GuestRingFile, type EventChannel, type XenstoreRing } from '@xenlab/xenstore-client';
 import type { Connection } from './connection.ts';
-import type { Xenstored } from './xenstored.ts';
+import type { RingAttacher, Xenstored } from './xenstored.ts';
 
 /** Bytes moved per direction in one pass before yielding to the event loop. */
 const PASS_BUDGET = 16 * XENSTORE_RING_SIZE;
@@ -44,6 +46,8 @@ export class RingConnection {
     domid: number,
     readonly ring: XenstoreRing,
     private readonly evtchn: EventChannel,
+    /** Runs when xenstored forgets the connection (RELEASE, shutdown): unmap the page here. */
+    private readonly onStop?: () => void,
   ) {
     this.conn = xs.connect(
       {
@@ -164,10 +168,31 @@ export class RingConnection {
     if (this.dead) return;
     this.dead = true;
     this.unbind();
+    this.onStop?.();
   }
 }
 
 /** Connects a guest's ring to xenstored (what XS_INTRODUCE does once the page is mapped). */
-export function attachRing(xs: Xenstored, domid: number, ring: XenstoreRing, evtchn: EventChannel): RingConnection {
-  return new RingConnection(xs, domid, ring, evtchn);
+export function attachRing(xs: Xenstored, domid: number, ring: XenstoreRing, evtchn: EventChannel, onStop?: () => void): RingConnection {
+  return new RingConnection(xs, domid, ring, evtchn, onStop);
+}
+
+/**
+ * The stand-in for mapping a guest's page until the hypervisor issue: XS_INTRODUCE of domain
+ * `d` maps `<dir>/domain-<d>.xsring` (a `GuestRingFile` the domain builder created).
+ */
+export function ringFileAttacher(dir: string): RingAttacher {
+  return (xs, dom) => {
+    const path = join(dir, `domain-${dom.domid}.xsring`);
+    if (!existsSync(path)) {
+      xs.log(`domain ${dom.domid}: no ring file ${path}; introduced without a ring`);
+      return undefined;
+    }
+    const file = GuestRingFile.open(path);
+    const rc = new RingConnection(xs, dom.domid, file.ring, file.serverEventChannel(), () => {
+      // Let a pending futex wait (bounded by the poll interval) finish before unmapping.
+      setTimeout(() => file.close(), 250).unref();
+    });
+    return rc.conn;
+  };
 }

@@ -17,3 +17,4 @@ export {
 export { connectSocket, defaultSocketPath, RingTransport, type XsTransport } from './transport.ts';
 export { XenstoreRing, RING_BAD_INDEX } from './ring.ts';
 export { localEventChannelPair, doorbellEventChannel, type EventChannel } from './event-channel.ts';
+export { GuestRingFile, RING_FILE_BYTES } from './ring-file.ts';
