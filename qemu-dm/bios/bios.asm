@@ -314,6 +314,12 @@ post:
         out dx, al
 
         ; ---- 7. Keyboard controller: self test, then scanning with translation and IRQ 1 ---
+        mov al, 0xAD                    ; keyboard interface off while we talk to the 8042
+        call kbc_command
+        mov al, 0x60                    ; command byte: no keyboard IRQ during the test
+        call kbc_command
+        mov al, 0x44
+        call kbc_write_data
         mov al, 0xAA
         call kbc_command
         call kbc_read                   ; 55h when the controller is healthy

@@ -23,17 +23,16 @@ export class PicPairStub {
     const was = (this.levels & bit) !== 0;
     if (level) this.levels |= bit;
     else this.levels &= ~bit;
-    if (level && !was) {
-      const chip = line >> 3;
-      this.irr[chip] |= 1 << (line & 7);
-    }
+    const chip = line >> 3;
+    if (level && !was) this.irr[chip] |= 1 << (line & 7);
+    // An edge request that goes away before INTA is withdrawn (the real 8259A would answer
+    // with a spurious IRQ 7; the stub simply forgets it).
+    if (!level && was) this.irr[chip] &= ~(1 << (line & 7));
   }
 
-  /** Pulse an edge (the PIT output). */
+  /** A timer edge: latched in IRR until acknowledged. */
   pulse(line: number): void {
-    this.setLevel(line, false);
-    this.setLevel(line, true);
-    this.setLevel(line, false);
+    this.irr[line >> 3] |= 1 << (line & 7);
   }
 
   /** INTA: the highest-priority deliverable vector, moved from IRR to ISR; or -1. */

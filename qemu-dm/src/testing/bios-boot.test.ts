@@ -1,0 +1,177 @@
+/**
+ * Component tests: the virtual BIOS image running on @xenlab/x86-cpu, with every port and MMIO
+ * exit completed by qemu-dm's device models (test-machine.ts). Each test boots a real machine
+ * from the reset vector; budgets are in instructions, so nothing waits on wall-clock time.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryBlockImage } from '../devices/memory.ts';
+import { SECTOR_SIZE } from '../devices/types.ts';
+import { APM_SECTOR, CLOCK_SECTOR, DISK_SECTOR, HELLO_SECTOR, KEYS_SECTOR, bootSector } from './boot-sectors.ts';
+import { TestMachine } from './test-machine.ts';
+
+const BUDGET = 3_000_000;
+
+/** A disk whose sector n starts with n (u32) and continues with a pattern derived from n. */
+function patternDisk(sectors: number, boot?: Uint8Array): MemoryBlockImage {
+  const img = new MemoryBlockImage(sectors);
+  for (let n = 0; n < sectors; n++) {
+    const s = img.bytes.subarray(n * SECTOR_SIZE, (n + 1) * SECTOR_SIZE);
+    for (let i = 0; i < SECTOR_SIZE; i++) s[i] = (n * 7 + i * 13) & 0xff;
+    new DataView(s.buffer, s.byteOffset).setUint32(0, n, true);
+  }
+  if (boot) img.bytes.set(boot, 0);
+  return img;
+}
+
+function sector(img: MemoryBlockImage, lba: number, count = 1): Uint8Array {
+  return img.bytes.slice(lba * SECTOR_SIZE, (lba + count) * SECTOR_SIZE);
+}
+
+describe('virtual BIOS on the x86 CPU', () => {
+  it('POST sets up the machine and reaches INT 19h', () => {
+    const m = new TestMachine({ disk: patternDisk(2048) });
+    m.cpu.setInterruptExit(0x19, true);
+    const r = m.run(BUDGET);
+    expect(r.reason).toBe('interrupt-exit');
+    expect(r.vector).toBe(0x19);
+    expect(m.debugLog).toContain('POST done, INT 19h');
+    // BIOS data area: COM1 at 3F8h, 639 KiB, EBDA segment 9FC0h, one hard disk, mode 3.
+    const w = (a: number) => m.ram[a] | (m.ram[a + 1] << 8);
+    expect(w(0x400)).toBe(0x3f8);
+    expect(w(0x413)).toBe(639);
+    expect(w(0x40e)).toBe(0x9fc0);
+    expect(m.ram[0x475]).toBe(1);
+    expect(m.ram[0x449]).toBe(3);
+    expect(m.ram[0x9fc00]).toBe(1); // EBDA size in KiB
+    // every IVT entry points into the BIOS, except INT 41h: the fixed disk table in the EBDA
+    for (let v = 0; v < 256; v++) if (v !== 0x41) expect(w(v * 4 + 2), `vector ${v}`).toBe(0xf000);
+    expect(w(0x41 * 4 + 2)).toBe(0x9fc0);
+    const fdpt = 0x9fc00 + w(0x41 * 4);
+    expect(w(fdpt)).toBe(2); // 2048 sectors / (16 heads * 63) → 2 cylinders
+    expect(m.ram[fdpt + 2]).toBe(16);
+    expect(m.ram[fdpt + 14]).toBe(63);
+    expect(m.serial).toContain('xenlab virtual BIOS');
+    expect(m.screen()[0]).toContain('xenlab virtual BIOS');
+    expect(m.screen()[2]).toBe('Disk 80h: 2048 sectors, INT 13h via ATA PIO');
+  });
+
+  it('boots a sector that prints "hello" through INT 10h: on COM1 and in VGA text memory', () => {
+    const m = new TestMachine({ disk: patternDisk(2048, HELLO_SECTOR) });
+    const r = m.run(BUDGET);
+    expect(r.reason).toBe('halted');
+    expect(m.debugLog).toContain('jumping to the boot sector');
+    expect(m.serial.endsWith('Booting from hard disk...\r\nhello\r\n')).toBe(true);
+    const screen = m.screen();
+    const row = screen.indexOf('hello');
+    expect(row).toBeGreaterThan(0);
+    expect(screen[row - 1]).toBe('Booting from hard disk...');
+    // the hardware cursor follows the teletype output: start of the line after "hello"
+    expect(m.platform.vga.cursor).toEqual({ row: row + 1, col: 0 });
+    // text memory really holds character + attribute pairs
+    expect(m.platform.vga.cell(row, 0)).toEqual({ char: 'h'.charCodeAt(0), attr: 0x07 });
+  });
+
+  for (const dma of [false, true]) {
+    it(`INT 13h AH=02h/42h/43h read and write the disk (${dma ? 'bus-master DMA' : 'PIO'})`, () => {
+      const disk = patternDisk(2048, DISK_SECTOR);
+      const m = new TestMachine({ disk, dma });
+      const r = m.run(BUDGET);
+      expect(r.reason).toBe('halted');
+      expect(m.serial).toContain('disk ok');
+      expect(m.ram[0x600]).toBe(0); // no failure status
+      expect(m.ram[0x601]).toBe(0x04); // past the end: "sector not found" (ATA IDNF)
+      // CHS 0/0/2, 4 sectors = LBA 1-4 at 0000:8000
+      expect(m.ram.slice(0x8000, 0x8000 + 4 * SECTOR_SIZE)).toEqual(sector(disk, 1, 4));
+      // LBA 100-107 at 1000:0000
+      expect(m.ram.slice(0x10000, 0x10000 + 8 * SECTOR_SIZE)).toEqual(sector(disk, 100, 8));
+      // AH=43h wrote LBA 1-2 (from 0000:8000) to LBA 200-201
+      expect(sector(disk, 200, 2)).toEqual(patternDisk(2048).bytes.slice(1 * SECTOR_SIZE, 3 * SECTOR_SIZE));
+      expect(m.platform.ata.counters.dmaTransfers > 0).toBe(dma);
+    });
+  }
+
+  it('counts exits per port for a disk read: PIO costs per sector, DMA a fixed number', () => {
+    const measure = (dma: boolean) => {
+      const m = new TestMachine({ disk: patternDisk(2048, DISK_SECTOR), dma });
+      expect(m.run(BUDGET).reason).toBe('halted');
+      return { chs4: m.exitsBetween(1, 2), lba8: m.exitsBetween(2, 3) };
+    };
+    const pio = measure(false);
+    const dma = measure(true);
+    // PIO: one status poll and one `rep insw` (a single exit with a count) per sector.
+    expect(pio.lba8.ports['pio:1f0']).toBe(8);
+    expect(pio.chs4.ports['pio:1f0']).toBe(4);
+    const perSectorPio = (pio.lba8.exits - pio.chs4.exits) / 4;
+    expect(perSectorPio).toBe(2);
+    // DMA: the same number of exits whatever the length; no data-port exits at all.
+    expect(dma.lba8.ports['pio:1f0']).toBeUndefined();
+    expect(dma.lba8.exits).toBe(dma.chs4.exits);
+    expect(dma.lba8.exits).toBeLessThan(pio.lba8.exits);
+    expect(dma.lba8.ports['pio:c000']).toBe(3); // stop, start, stop
+    console.log(
+      `exits for INT 13h reads (incl. the INT 13h call's own port accesses):\n` +
+        `  PIO  4 sectors (AH=02h): ${pio.chs4.exits}, 8 sectors (AH=42h): ${pio.lba8.exits} → ${perSectorPio} per 512-byte sector + fixed cost\n` +
+        `  DMA  4 sectors (AH=02h): ${dma.chs4.exits}, 8 sectors (AH=42h): ${dma.lba8.exits} → 0 per sector\n` +
+        `  PIO ports (8 sectors): ${JSON.stringify(pio.lba8.ports)}\n  DMA ports (8 sectors): ${JSON.stringify(dma.lba8.ports)}`,
+    );
+  });
+
+  it('a disk without the 55AA signature gets a clear console message and the guest halts', () => {
+    const noSig = bootSector(Array.from(HELLO_SECTOR.subarray(0, 510)), false);
+    const m = new TestMachine({ disk: patternDisk(2048, noSig) });
+    const r = m.run(BUDGET);
+    expect(r.reason).toBe('halted');
+    expect(m.serial).toContain('No bootable disk: the boot sector has no 55AA signature.');
+    expect(m.serial).toContain('System halted.');
+    expect(m.screen().join('\n')).toContain('No bootable disk: the boot sector has no 55AA signature.');
+    expect(m.serial).not.toContain('hello');
+    // it stays halted: more budget does not wake it
+    expect(m.run(100_000).reason).toBe('halted');
+  });
+
+  it('APM power-off (INT 15h AX=5307h) reaches the PM1a power-off port', () => {
+    const m = new TestMachine({ disk: patternDisk(2048, APM_SECTOR) });
+    const r = m.run(BUDGET);
+    expect(r.reason).toBe('poweroff');
+    expect(m.platform.power.poweredOff).toBe(true);
+    expect(m.debugLog).toContain('APM power off');
+    expect(m.platform.bus.portStats()['pio:b004']?.writes).toBe(1);
+  });
+
+  it('keyboard: scancodes → IRQ 1 → INT 09h → INT 16h, echoed through INT 10h', () => {
+    const m = new TestMachine({ disk: patternDisk(2048, KEYS_SECTOR) });
+    // the program waits in INT 16h (STI; HLT) for a key
+    expect(m.run(BUDGET).reason).toBe('halted');
+    expect(m.serial.endsWith('Booting from hard disk...\r\n')).toBe(true);
+    // "Hi" typed with left shift held for the H, then Enter
+    m.platform.kbc.pressKeys([0x2a, 0x23, 0xa3, 0xaa, 0x17, 0x97, 0x2a]);
+    expect(m.run(BUDGET).reason).toBe('halted');
+    expect(m.serial.endsWith('Hi')).toBe(true);
+    m.platform.kbc.pressKeys([0x1c, 0x9c]);
+    expect(m.run(BUDGET).reason).toBe('halted');
+    expect(m.cpu.getFlags() & 0x200).toBe(0); // the program's final CLI; HLT
+    expect(m.ram[0x600] & 0x02).toBe(0x02); // left shift still held
+    expect(m.screen().some((l) => l === 'Hi')).toBe(true);
+  });
+
+  it('timer ticks (INT 08h), the RTC (INT 1Ah) and INT 11h/12h', () => {
+    const when = Date.UTC(2026, 10, 21, 14, 37, 5);
+    const m = new TestMachine({ disk: patternDisk(2048, CLOCK_SECTOR), instructionsPerTick: 5000, clock: () => when });
+    const r = m.run(BUDGET);
+    expect(r.reason).toBe('halted');
+    const w = (a: number) => m.ram[a] | (m.ram[a + 1] << 8);
+    const before = w(0x600);
+    const after = w(0x602);
+    expect(after - before).toBeGreaterThanOrEqual(3);
+    // POST set the tick count from the RTC: 14:37:05 is about 14*65543 + 37*1092 + 5*18.2 ticks
+    const expected = 14 * 65543 + 37 * 1092 + 91;
+    const ticks = (m.ram[0x46c] | (m.ram[0x46d] << 8) | (m.ram[0x46e] << 16)) >>> 0;
+    expect(Math.abs(ticks - expected)).toBeLessThan(200);
+    expect(w(0x604)).toBe(0x1437); // CH = 14h, CL = 37h (BCD)
+    expect(m.ram[0x607]).toBe(0x05); // DH = seconds
+    expect(w(0x608)).toBe(0x2026); // century 20h, year 26h
+    expect(w(0x60a)).toBe(0x1121); // month 11h, day 21h
+    expect(w(0x60c)).toBe(639);
+    expect(w(0x60e)).toBe(0x0220);
+  });
+});

@@ -1,0 +1,182 @@
+/**
+ * Boot sectors for the component tests, as raw bytes with the nasm source beside them (generated
+ * from the listing: `nasm -f bin -l`, org 7C00h). `bootSector()` pads a program to 510 bytes and
+ * adds the 55AAh signature. Each is tiny on purpose: it exercises one group of BIOS services the
+ * way classic boot programs do.
+ */
+
+/** Pad `code` to a 512-byte boot sector ending in 55h AAh. */
+export function bootSector(code: number[], signature = true): Uint8Array {
+  if (code.length > 510) throw new Error(`boot sector code is ${code.length} bytes, more than 510`);
+  const s = new Uint8Array(512);
+  s.set(code);
+  if (signature) {
+    s[510] = 0x55;
+    s[511] = 0xaa;
+  }
+  return s;
+}
+
+/** Prints "hello" with INT 10h AH=0Eh, then halts. */
+export const HELLO_SECTOR = bootSector([
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0xbe, 0x16, 0x7c,                        // mov si, msg
+  // next:
+  0xac,                                    // lodsb
+  0x84, 0xc0,                              // test al, al
+  0x74, 0x08,                              // jz done
+  0xb4, 0x0e,                              // mov ah, 0x0E            ; INT 10h teletype
+  0x30, 0xff,                              // xor bh, bh
+  0xcd, 0x10,                              // int 0x10
+  0xeb, 0xf3,                              // jmp next
+  // done:
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+  0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x0d, 0x0a, 0x00, // msg:    db "hello", 13, 10, 0
+]);
+
+/** INT 13h AH=02h (CHS) and AH=42h/43h (LBA) reads and a write; port-80h markers around them. */
+export const DISK_SECTOR = bootSector([
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0x8e, 0xc0,                              // mov es, ax
+  0xb0, 0x01,                              // mov al, 1
+  0xe6, 0x80,                              // out 0x80, al            ; marker 1: before the CHS read
+  0xb8, 0x04, 0x02,                        // mov ax, 0x0204          ; AH=02h read, AL=4 sectors
+  0xb9, 0x02, 0x00,                        // mov cx, 0x0002          ; cylinder 0, sector 2 (= LBA 1)
+  0xba, 0x80, 0x00,                        // mov dx, 0x0080          ; head 0, drive 80h
+  0xbb, 0x00, 0x80,                        // mov bx, 0x8000          ; to 0000:8000
+  0xcd, 0x13,                              // int 0x13
+  0x72, 0x37,                              // jc fail
+  0x3c, 0x04,                              // cmp al, 4
+  0x75, 0x33,                              // jne fail
+  0xb0, 0x02,                              // mov al, 2
+  0xe6, 0x80,                              // out 0x80, al            ; marker 2: between the CHS read and the LBA read
+  0xbe, 0x67, 0x7c,                        // mov si, dap_read
+  0xb4, 0x42,                              // mov ah, 0x42            ; extended read: 8 sectors at LBA 100 to 1000:0000
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x72, 0x24,                              // jc fail
+  0xb0, 0x03,                              // mov al, 3
+  0xe6, 0x80,                              // out 0x80, al            ; marker 3: after the LBA read
+  0xbe, 0x77, 0x7c,                        // mov si, dap_write
+  0xb8, 0x00, 0x43,                        // mov ax, 0x4300          ; extended write: 2 sectors from 0000:8000 to LBA 200
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x72, 0x14,                              // jc fail
+  0xbe, 0x87, 0x7c,                        // mov si, dap_outside
+  0xb4, 0x42,                              // mov ah, 0x42            ; a read past the end of the disk must fail
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x73, 0x09,                              // jnc fail
+  0x88, 0x26, 0x01, 0x06,                  // mov [0x0601], ah        ; its status, for the test to check
+  0xbe, 0x97, 0x7c,                        // mov si, msg_ok
+  0xeb, 0x07,                              // jmp print
+  // fail:
+  0x88, 0x26, 0x00, 0x06,                  // mov [0x0600], ah
+  0xbe, 0xa1, 0x7c,                        // mov si, msg_fail
+  // print:
+  0xac,                                    // lodsb
+  0x84, 0xc0,                              // test al, al
+  0x74, 0x08,                              // jz done
+  0xb4, 0x0e,                              // mov ah, 0x0E
+  0x30, 0xff,                              // xor bh, bh
+  0xcd, 0x10,                              // int 0x10
+  0xeb, 0xf3,                              // jmp print
+  // done:
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+  0x10, 0x00,                              // dap_read:    db 0x10, 0
+  0x08, 0x00,                              // dw 8                    ; sectors
+  0x00, 0x00, 0x00, 0x10,                  // dw 0x0000, 0x1000       ; buffer offset, segment
+  0x64, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 100, 0               ; LBA
+  0x10, 0x00,                              // dap_write:   db 0x10, 0
+  0x02, 0x00,                              // dw 2
+  0x00, 0x80, 0x00, 0x00,                  // dw 0x8000, 0x0000
+  0xc8, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 200, 0
+  0x10, 0x00,                              // dap_outside: db 0x10, 0
+  0x01, 0x00,                              // dw 1
+  0x00, 0x90, 0x00, 0x00,                  // dw 0x9000, 0x0000
+  0xf0, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 0x00FFFFF0, 0
+  0x64, 0x69, 0x73, 0x6b, 0x20, 0x6f, 0x6b, 0x0d, 0x0a, // msg_ok:      db "disk ok", 13, 10, 0
+  0x00,
+  0x64, 0x69, 0x73, 0x6b, 0x20, 0x46, 0x41, 0x49, 0x4c, // msg_fail:    db "disk FAIL", 13, 10, 0
+  0x0d, 0x0a, 0x00,
+]);
+
+/** APM installation check, connect, and "set power state: off" (INT 15h AX=5300h/5301h/5307h). */
+export const APM_SECTOR = bootSector([
+  // start:
+  0xb8, 0x00, 0x53,                        // mov ax, 0x5300          ; APM installation check
+  0x31, 0xdb,                              // xor bx, bx
+  0xcd, 0x15,                              // int 0x15
+  0x72, 0x18,                              // jc stop
+  0x81, 0xfb, 0x4d, 0x50,                  // cmp bx, 0x504D          ; "PM"
+  0x75, 0x12,                              // jne stop
+  0xb8, 0x01, 0x53,                        // mov ax, 0x5301          ; connect the real-mode interface
+  0x31, 0xdb,                              // xor bx, bx
+  0xcd, 0x15,                              // int 0x15
+  0xb8, 0x07, 0x53,                        // mov ax, 0x5307          ; set power state
+  0xbb, 0x01, 0x00,                        // mov bx, 0x0001          ; all devices
+  0xb9, 0x03, 0x00,                        // mov cx, 0x0003          ; off
+  0xcd, 0x15,                              // int 0x15
+  // stop:
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+]);
+
+/** Echoes keys read with INT 16h AH=00h until Enter, then stores the shift flags at 0000:0600. */
+export const KEYS_SECTOR = bootSector([
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  // again:
+  0xb4, 0x00,                              // mov ah, 0x00            ; INT 16h: wait for a key, AL = ASCII
+  0xcd, 0x16,                              // int 0x16
+  0x3c, 0x0d,                              // cmp al, 13              ; Enter ends the line
+  0x74, 0x08,                              // je done
+  0xb4, 0x0e,                              // mov ah, 0x0E            ; echo it
+  0x30, 0xff,                              // xor bh, bh
+  0xcd, 0x10,                              // int 0x10
+  0xeb, 0xf0,                              // jmp again
+  // done:
+  0xb4, 0x02,                              // mov ah, 0x02            ; shift flags into 0000:0600
+  0xcd, 0x16,                              // int 0x16
+  0xa2, 0x00, 0x06,                        // mov [0x0600], al
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+]);
+
+/** INT 1Ah ticks before and after three timer ticks, RTC time and date, INT 12h and INT 11h, stored from 0000:0600. */
+export const CLOCK_SECTOR = bootSector([
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0xb4, 0x00,                              // mov ah, 0x00            ; INT 1Ah: ticks since midnight in CX:DX
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x16, 0x00, 0x06,                  // mov [0x0600], dx
+  0xfb,                                    // sti
+  0xf4,                                    // hlt                     ; three timer ticks go by
+  0xf4,                                    // hlt
+  0xf4,                                    // hlt
+  0xb4, 0x00,                              // mov ah, 0x00
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x16, 0x02, 0x06,                  // mov [0x0602], dx
+  0xb4, 0x02,                              // mov ah, 0x02            ; RTC time: CH hours, CL minutes, DH seconds (BCD)
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x0e, 0x04, 0x06,                  // mov [0x0604], cx
+  0x89, 0x16, 0x06, 0x06,                  // mov [0x0606], dx
+  0xb4, 0x04,                              // mov ah, 0x04            ; RTC date: CH century, CL year, DH month, DL day (BCD)
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x0e, 0x08, 0x06,                  // mov [0x0608], cx
+  0x89, 0x16, 0x0a, 0x06,                  // mov [0x060A], dx
+  0xcd, 0x12,                              // int 0x12                ; conventional memory in KiB
+  0xa3, 0x0c, 0x06,                        // mov [0x060C], ax
+  0xcd, 0x11,                              // int 0x11                ; equipment word
+  0xa3, 0x0e, 0x06,                        // mov [0x060E], ax
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+]);
