@@ -77,6 +77,7 @@ main:
         mov dl, [drive]
         int 0x13
         call cfah                   ; prints CF= AH=
+        call crlf
 
         ; AH=41h extensions present?
         mov si, s_ext
@@ -124,8 +125,10 @@ main:
         mov ah, al
         mov al, ch
         inc ax
+        push ax
         mov si, s_cyl
         call puts
+        pop ax
         call hex16
         mov si, s_heads
         call puts
