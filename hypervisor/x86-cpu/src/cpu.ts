@@ -122,7 +122,7 @@ const ABANDON = { abandon: true };
 export const F_NONE = 0, F_ADD8 = 2, F_ADD16 = 3, F_SUB8 = 4, F_SUB16 = 5, F_LOG8 = 6, F_LOG16 = 7;
 export const F_INC8 = 8, F_INC16 = 9, F_DEC8 = 10, F_DEC16 = 11;
 
-const EMPTY_PAGE = new Uint8Array(0);
+const EMPTY_PAGE: Uint8Array = new Uint8Array(0);
 const ATT_IRQ = 1, ATT_SHADOW = 2, ATT_TRAP = 4, ATT_REPLAY = 8;
 
 /** Opcodes that are prefixes (segment override, LOCK, REP). */
@@ -880,14 +880,56 @@ export class Cpu {
       const op = code[o];
       switch (op) {
         case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
-        case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b: {
+        case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b:
+        case 0x81: case 0x83: case 0x85: case 0x89: case 0x8b: case 0xc7: {
+          // Word forms with ModRM: ALU Ev,Gv / Gv,Ev / Ev,imm, TEST, MOV.
           const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          const a = (op & 2) !== 0 ? (m >> 3) & 7 : m & 7;
-          const d = regs[a];
-          const v = regs[(op & 2) !== 0 ? m & 7 : (m >> 3) & 7];
+          const g = (m >> 3) & 7;
+          let len = 2;
+          let mem = EMPTY_PAGE;
+          let mo = 0;
+          let e: number; // the r/m operand's value
+          if (m >= 0xc0) {
+            e = regs[m & 7];
+          } else {
+            len += this.fastEa(m, code, o + 2);
+            const off = this.eaOff;
+            const la = ((this.sregs[this.eaSeg] << 4) + off) & am;
+            const p = pages[la >>> 12];
+            mo = la & PAGE_MASK;
+            if (p === null || mo === PAGE_MASK || off === 0xffff) break outer;
+            mem = p;
+            e = p[mo] | (p[mo + 1] << 8);
+          }
+          let aop: number, d: number, v: number;
+          if (op < 0x40) {
+            aop = op >> 3;
+            if ((op & 2) !== 0) { d = regs[g]; v = e; } else { d = e; v = regs[g]; }
+          } else if (op === 0x81) {
+            aop = g; d = e; v = code[o + len] | (code[o + len + 1] << 8); len += 2;
+          } else if (op === 0x83) {
+            aop = g; d = e; v = ((code[o + len] << 24) >> 24) & 0xffff; len += 1;
+          } else if (op === 0x85) {
+            aop = 4; d = e; v = regs[g];
+          } else {
+            // MOV: 89 Ev,Gv / 8B Gv,Ev / C7 Ev,Iv
+            if (op === 0x8b) regs[g] = e;
+            else {
+              let val: number;
+              if (op === 0x89) val = regs[g];
+              else {
+                if (g !== 0) break outer;
+                val = code[o + len] | (code[o + len + 1] << 8);
+                len += 2;
+              }
+              if (m >= 0xc0) regs[m & 7] = val;
+              else { mem[mo] = val; mem[mo + 1] = val >>> 8; }
+            }
+            ip += len;
+            break;
+          }
           let r: number;
-          switch (op >> 3) {
+          switch (aop) {
             case 0: r = d + v; this.fOp = F_ADD16; break;
             case 1: r = d | v; this.fOp = F_LOG16; break;
             case 2: r = d + v + this.cf(); this.fOp = F_ADD16; break;
@@ -899,19 +941,79 @@ export class Cpu {
           this.fRes = r;
           this.fDst = d;
           this.fSrc = v;
-          if (op < 0x38) regs[a] = r;
-          ip += 2;
+          if (aop !== 7 && op !== 0x85) {
+            if (op < 0x40 && (op & 2) !== 0) regs[g] = r;
+            else if (m >= 0xc0) regs[m & 7] = r;
+            else { mem[mo] = r; mem[mo + 1] = r >>> 8; }
+          }
+          ip += len;
           break;
         }
         case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
-        case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a: {
+        case 0x02: case 0x0a: case 0x12: case 0x1a: case 0x22: case 0x2a: case 0x32: case 0x3a:
+        case 0x80: case 0x82: case 0x84: case 0x88: case 0x8a: case 0xc6: {
+          // Byte forms with ModRM.
           const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          const a = BYTE_REG[(op & 2) !== 0 ? (m >> 3) & 7 : m & 7];
-          const b = BYTE_REG[(op & 2) !== 0 ? m & 7 : (m >> 3) & 7];
-          const res = this.alu8(op >> 3, r8[a], r8[b]);
-          if (op < 0x38) r8[a] = res;
-          ip += 2;
+          const g = BYTE_REG[(m >> 3) & 7];
+          let len = 2;
+          let mem = EMPTY_PAGE;
+          let mo = 0;
+          let e: number;
+          if (m >= 0xc0) {
+            e = r8[BYTE_REG[m & 7]];
+          } else {
+            len += this.fastEa(m, code, o + 2);
+            const la = ((this.sregs[this.eaSeg] << 4) + this.eaOff) & am;
+            const p = pages[la >>> 12];
+            if (p === null) break outer;
+            mem = p;
+            mo = la & PAGE_MASK;
+            e = p[mo];
+          }
+          let aop: number, d: number, v: number;
+          if (op < 0x40) {
+            aop = op >> 3;
+            if ((op & 2) !== 0) { d = r8[g]; v = e; } else { d = e; v = r8[g]; }
+          } else if (op === 0x80 || op === 0x82) {
+            aop = (m >> 3) & 7; d = e; v = code[o + len]; len += 1;
+          } else if (op === 0x84) {
+            aop = 4; d = e; v = r8[g];
+          } else {
+            // MOV: 88 Eb,Gb / 8A Gb,Eb / C6 Eb,Ib
+            if (op === 0x8a) r8[g] = e;
+            else {
+              let val: number;
+              if (op === 0x88) val = r8[g];
+              else {
+                if ((m & 0x38) !== 0) break outer;
+                val = code[o + len];
+                len += 1;
+              }
+              if (m >= 0xc0) r8[BYTE_REG[m & 7]] = val;
+              else mem[mo] = val;
+            }
+            ip += len;
+            break;
+          }
+          let r: number;
+          switch (aop) {
+            case 0: r = d + v; this.fOp = F_ADD8; break;
+            case 1: r = d | v; this.fOp = F_LOG8; break;
+            case 2: r = d + v + this.cf(); this.fOp = F_ADD8; break;
+            case 3: r = d - v - this.cf(); this.fOp = F_SUB8; break;
+            case 4: r = d & v; this.fOp = F_LOG8; break;
+            case 6: r = d ^ v; this.fOp = F_LOG8; break;
+            default: r = d - v; this.fOp = F_SUB8; break;
+          }
+          this.fRes = r;
+          this.fDst = d;
+          this.fSrc = v;
+          if (aop !== 7 && op !== 0x84) {
+            if (op < 0x40 && (op & 2) !== 0) r8[g] = r;
+            else if (m >= 0xc0) r8[BYTE_REG[m & 7]] = r;
+            else mem[mo] = r;
+          }
+          ip += len;
           break;
         }
         case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c: {
@@ -926,48 +1028,12 @@ export class Cpu {
           ip += 3;
           break;
         }
-        case 0x80: case 0x82: case 0x81: case 0x83: {
+        case 0x8d: {
           const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          const aop = (m >> 3) & 7;
-          if (op === 0x81) {
-            const res = this.alu16(aop, regs[m & 7], code[o + 2] | (code[o + 3] << 8));
-            if (aop !== 7) regs[m & 7] = res;
-            ip += 4;
-          } else if (op === 0x83) {
-            const res = this.alu16(aop, regs[m & 7], ((code[o + 2] << 24) >> 24) & 0xffff);
-            if (aop !== 7) regs[m & 7] = res;
-            ip += 3;
-          } else {
-            const ri = BYTE_REG[m & 7];
-            const res = this.alu8(aop, r8[ri], code[o + 2]);
-            if (aop !== 7) r8[ri] = res;
-            ip += 3;
-          }
-          break;
-        }
-        case 0x84: case 0x85: {
-          const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          if (op === 0x85) this.alu16(4, regs[m & 7], regs[(m >> 3) & 7]);
-          else this.alu8(4, r8[BYTE_REG[m & 7]], r8[BYTE_REG[(m >> 3) & 7]]);
-          ip += 2;
-          break;
-        }
-        case 0x88: case 0x8a: {
-          const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          if (op === 0x88) r8[BYTE_REG[m & 7]] = r8[BYTE_REG[(m >> 3) & 7]];
-          else r8[BYTE_REG[(m >> 3) & 7]] = r8[BYTE_REG[m & 7]];
-          ip += 2;
-          break;
-        }
-        case 0x89: case 0x8b: {
-          const m = code[o + 1];
-          if (m < 0xc0) break outer;
-          if (op === 0x89) regs[m & 7] = regs[(m >> 3) & 7];
-          else regs[(m >> 3) & 7] = regs[m & 7];
-          ip += 2;
+          if (m >= 0xc0) break outer;
+          const len = 2 + this.fastEa(m, code, o + 2);
+          regs[(m >> 3) & 7] = this.eaOff;
+          ip += len;
           break;
         }
         case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
@@ -1083,6 +1149,41 @@ export class Cpu {
     }
     this.ip = ip;
     return n;
+  }
+
+  /**
+   * Effective address for the fast path, reading the displacement straight from the code page at
+   * index p. Sets eaOff/eaSeg (no segment override: prefixed instructions take the general path)
+   * and returns the displacement's size.
+   */
+  private fastEa(m: number, code: Uint8Array, p: number): number {
+    const r = this.regs;
+    let off: number;
+    let seg = DS;
+    switch (m & 7) {
+      case 0: off = r[BX] + r[SI]; break;
+      case 1: off = r[BX] + r[DI]; break;
+      case 2: off = r[BP] + r[SI]; seg = SS; break;
+      case 3: off = r[BP] + r[DI]; seg = SS; break;
+      case 4: off = r[SI]; break;
+      case 5: off = r[DI]; break;
+      case 6:
+        if (m < 0x40) {
+          this.eaOff = code[p] | (code[p + 1] << 8);
+          this.eaSeg = DS;
+          return 2;
+        }
+        off = r[BP];
+        seg = SS;
+        break;
+      default: off = r[BX]; break;
+    }
+    let len = 0;
+    if (m >= 0x80) { off += code[p] | (code[p + 1] << 8); len = 2; }
+    else if (m >= 0x40) { off += (code[p] << 24) >> 24; len = 1; }
+    this.eaOff = off & 0xffff;
+    this.eaSeg = seg;
+    return len;
   }
 
   /** Execute one instruction; returns how many instructions it retired (REP iterations). */
