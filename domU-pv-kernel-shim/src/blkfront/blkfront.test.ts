@@ -1,0 +1,78 @@
+import { BLKIF_OP, BLKIF_RSP, blkifResponse } from '@xenlab/ring-buffers';
+import { Gfn, GTF } from '@xenlab/xen-public';
+import { describe, expect, it } from 'vitest';
+import { BlkfrontError } from './blkfront.ts';
+import { guestWithDisk } from './testing/fixture.ts';
+
+describe('blkfront', () => {
+  it('reads into granted pages and ends the grants afterwards', async () => {
+    const g = guestWithDisk();
+    const p = g.front.queueRw('read', 10, [{ gfn: Gfn(0x20), firstSect: 2, lastSect: 7 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 1 }]);
+    g.front.push();
+    expect(await p).toBe(BLKIF_RSP.OKAY);
+    expect(g.ram.subarray(0x20000 + 1024, 0x21000)).toEqual(g.backend.disk.subarray(10 * 512, 16 * 512));
+    expect(g.ram.subarray(0x21000, 0x21000 + 1024)).toEqual(g.backend.disk.subarray(16 * 512, 18 * 512));
+    expect(g.ram.subarray(0x20000, 0x20000 + 1024).every((b) => b === 0)).toBe(true);
+    expect(g.grants.counters).toMatchObject({ granted: 2, ended: 2 });
+    expect(g.frame.flags(8)).toBe(0);
+    expect(g.front.counters).toMatchObject({ requests: 1, responses: 1, segments: 2, bytes: 4096, notificationsSent: 1 });
+  });
+
+  it('grants pages read-only for writes', async () => {
+    const g = guestWithDisk();
+    g.pages[0x30]!.fill(0x42);
+    let flagsSeen = -1;
+    const kick = g.backend.kick.bind(g.backend);
+    g.backend.kick = () => {
+      flagsSeen = g.frame.flags(8);
+      kick();
+    };
+    const p = g.front.queueRw('write', 0, [{ gfn: Gfn(0x30), firstSect: 0, lastSect: 7 }]);
+    g.front.push();
+    expect(await p).toBe(0);
+    expect(flagsSeen).toBe(GTF.permit_access | GTF.readonly);
+    expect(g.backend.disk.subarray(0, 4096).every((b) => b === 0x42)).toBe(true);
+  });
+
+  it('batches: many requests, one push, one kick; the ring overflows into a backlog', async () => {
+    const g = guestWithDisk();
+    const ps = Array.from({ length: 40 }, (_, i) => g.front.queueRw('read', i, [{ gfn: Gfn(0x40), firstSect: 0, lastSect: 0 }]));
+    expect(g.front.counters.backlogged).toBe(8);
+    g.front.push();
+    expect(await Promise.all(ps)).toEqual(new Array(40).fill(0));
+    expect(g.front.counters.notificationsSent).toBeLessThanOrEqual(2);
+    expect(g.backend.seen.map((s) => s.sector)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(g.grants.counters.granted).toBe(g.grants.counters.ended);
+  });
+
+  it('flush and discard requests; error statuses are passed on', async () => {
+    const g = guestWithDisk();
+    g.backend.failNext = [0, BLKIF_RSP.ERROR];
+    const f = g.front.queueFlush();
+    const d = g.front.queueDiscard(8, 16);
+    g.front.push();
+    expect(await Promise.all([f, d])).toEqual([0, BLKIF_RSP.ERROR]);
+    expect(g.backend.seen.map((s) => s.operation)).toEqual([BLKIF_OP.FLUSH_DISKCACHE, BLKIF_OP.DISCARD]);
+    expect(g.front.counters.errors).toBe(1);
+  });
+
+  it('refuses malformed requests from its caller', () => {
+    const g = guestWithDisk();
+    expect(() => g.front.queueRw('read', 0, [])).toThrow(BlkfrontError);
+    expect(() => g.front.queueRw('read', 0, Array.from({ length: 12 }, () => ({ gfn: Gfn(1), firstSect: 0, lastSect: 0 })))).toThrow(/12 segments/);
+    expect(() => g.front.queueRw('read', 0, [{ gfn: Gfn(1), firstSect: 3, lastSect: 8 }])).toThrow(/not within a page/);
+  });
+
+  it('ignores responses for ids it never issued and fails outstanding requests on disconnect', async () => {
+    const g = guestWithDisk();
+    const p = g.front.queueRw('read', 0, [{ gfn: Gfn(0x50), firstSect: 0, lastSect: 0 }]);
+    // A hostile backend answers an unknown id first (without serving the real request).
+    blkifResponse.write(g.ring.view, g.ring.slotOffset(0), { id: 999n, operation: 0, status: 0 });
+    new Uint32Array(g.ram.buffer, 0x9f000, 4)[2] = 1; // rsp_prod = 1
+    expect(g.front.handleResponses()).toBe(1);
+    expect(g.front.counters.bogusResponses).toBe(1);
+    g.front.failAll();
+    expect(await p).toBe(BLKIF_RSP.ERROR);
+    expect(g.grants.counters.ended).toBe(1);
+  });
+});
