@@ -799,7 +799,8 @@ export class Cpu {
       this.exit = { reason: 'hlt', executed: 0 };
       return true;
     }
-    return false;
+    // Delivering an interrupt can itself exit (its frame pushed into MMIO).
+    return this.exit !== null;
   }
 
   // ======================================================================================
