@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBlockImage } from '../devices/memory.ts';
 import { SECTOR_SIZE } from '../devices/types.ts';
-import { APM_SECTOR, CLOCK_SECTOR, DISK_SECTOR, HELLO_SECTOR, KEYS_SECTOR, bootSector } from './boot-sectors.ts';
+import { APM_SECTOR, CLOCK_SECTOR, DISK_SECTOR, HELLO_SECTOR, KEYS_SECTOR, SERVICES_SECTOR, bootSector } from './boot-sectors.ts';
 import { TestMachine } from './test-machine.ts';
 
 const BUDGET = 3_000_000;
@@ -174,4 +174,68 @@ describe('virtual BIOS on the x86 CPU', () => {
     expect(w(0x60c)).toBe(639);
     expect(w(0x60e)).toBe(0x0220);
   });
+
+  for (const dma of [false, true]) {
+    it(`INT 10h/13h/14h/15h services answer as documented (${dma ? 'DMA' : 'PIO'})`, () => {
+      const disk = patternDisk(20 * 16 * 63, SERVICES_SECTOR);
+      const m = new TestMachine({ disk, dma });
+      expect(m.run(BUDGET * 3).reason).toBe('halted');
+      expect(m.markers.map((k) => k.value)).toEqual([1]);
+      const w = (a: number) => m.ram[a] | (m.ram[a + 1] << 8);
+      const d = (a: number) => (w(a) | (w(a + 2) << 16)) >>> 0;
+      // AH=08h: 20 cylinders (max 19), 63 sectors, 16 heads (max 15), one drive
+      expect(w(0x600)).toBe(0x133f);
+      expect(w(0x602)).toBe(0x0f01);
+      // AH=15h: fixed disk with 20160 sectors
+      expect(m.ram[0x604]).toBe(3);
+      expect((w(0x606) << 16) | w(0x608)).toBe(20160);
+      // AH=41h: EDD 1.1, extended functions supported
+      expect(w(0x60a)).toBe(0xaa55);
+      expect(m.ram[0x60d]).toBe(0x21);
+      expect(w(0x60e)).toBe(0x0001);
+      // AH=48h
+      expect([w(0x700), w(0x702), d(0x704), d(0x708), d(0x70c), d(0x710), d(0x714), w(0x718)]).toEqual([0x1a, 2, 20, 16, 63, 20160, 0, 512]);
+      // drive 81h and a zero-sector read fail with AH=01h; AH=01h then reports 01h
+      expect(w(0x610)).toBe(0x01ff);
+      expect(w(0x612)).toBe(0x01ff);
+      expect(m.ram[0x615]).toBe(0x01);
+      // AH=42h into 0000:FE00 (crosses 64 KiB: two PRD entries under DMA)
+      expect(w(0x616)).toBe(0);
+      expect(m.ram.slice(0xfe00, 0xfe00 + 1024)).toEqual(sector(disk, 10, 2));
+      if (dma) {
+        // the BIOS's PRD table in the EBDA (9FC0:0040): split at 10000h, end-of-table on the second
+        const prd = 0x9fc40;
+        expect([d(prd), w(prd + 4), w(prd + 6), d(prd + 8), w(prd + 12), w(prd + 14)]).toEqual([0xfe00, 0x200, 0, 0x10000, 0x200, 0x8000]);
+      }
+      // INT 15h: no extended memory; E820 map; configuration table at F000:xxxx
+      expect(w(0x618)).toBe(0);
+      expect(m.ram[0x61a]).toBe(3);
+      const e820 = [0, 1, 2].map((i) => [d(0x800 + i * 20), d(0x800 + i * 20 + 8), d(0x800 + i * 20 + 16)]);
+      expect(e820).toEqual([[0, 0x9fc00, 1], [0x9fc00, 0x400, 2], [0xf0000, 0x10000, 2]]);
+      expect(w(0x61e)).toBe(0xf000);
+      const cfg = 0xf0000 + w(0x61c);
+      expect([w(cfg), m.ram[cfg + 2]]).toEqual([8, 0xfc]);
+      // INT 10h: cursor after the write string, mode 3 / 80 columns, the scrolled window
+      expect(w(0x620)).toBe(0x0a08);
+      expect(w(0x622)).toBe(0x5003);
+      const screen = m.screen();
+      expect(screen[10]).toBe('');
+      expect(screen[11]).toBe('XXX');
+      expect(m.platform.vga.cell(11, 0).attr).toBe(0x4f);
+      expect(m.platform.vga.cell(12, 0)).toEqual({ char: 0x20, attr: 0x70 });
+      expect(m.serial).toContain('STR');
+      // INT 14h: line status THRE|TEMT, modem status CTS|DSR|DCD; then 'S' on the wire
+      expect(w(0x624)).toBe(0x60b0);
+      expect(m.ram[0x626]).toBe(0x60);
+      expect(m.serial.endsWith('S')).toBe(true);
+    });
+  }
+
+  it('no disk at all: POST reports it and INT 19h halts with a message', () => {
+    const m = new TestMachine({ disk: new MemoryBlockImage(0) });
+    expect(m.run(BUDGET).reason).toBe('halted');
+    expect(m.serial).toContain('Disk 80h: 0 sectors');
+    expect(m.serial).toContain('System halted.');
+  });
 });
+

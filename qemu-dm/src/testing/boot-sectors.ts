@@ -150,6 +150,135 @@ export const KEYS_SECTOR = bootSector([
   0xf4,                                    // hlt
 ]);
 
+/** Many INT 10h/13h/14h/15h calls, results stored from 0000:0600 (E820 entries at 0000:0800). */
+export const SERVICES_SECTOR = bootSector([
+  // ; Results go to 0000:0600 and up; the test reads them back.
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0x8e, 0xc0,                              // mov es, ax
+  // ; --- INT 13h AH=08h: drive parameters ---
+  0xb4, 0x08,                              // mov ah, 0x08
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x89, 0x0e, 0x00, 0x06,                  // mov [0x0600], cx
+  0x89, 0x16, 0x02, 0x06,                  // mov [0x0602], dx
+  // ; --- AH=15h: disk type and size ---
+  0xb4, 0x15,                              // mov ah, 0x15
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x88, 0x26, 0x04, 0x06,                  // mov [0x0604], ah
+  0x89, 0x0e, 0x06, 0x06,                  // mov [0x0606], cx
+  0x89, 0x16, 0x08, 0x06,                  // mov [0x0608], dx
+  // ; --- AH=41h: EDD installation check ---
+  0xb4, 0x41,                              // mov ah, 0x41
+  0xbb, 0xaa, 0x55,                        // mov bx, 0x55AA
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x89, 0x1e, 0x0a, 0x06,                  // mov [0x060A], bx
+  0xa3, 0x0c, 0x06,                        // mov [0x060C], ax
+  0x89, 0x0e, 0x0e, 0x06,                  // mov [0x060E], cx
+  // ; --- AH=48h: extended parameters into 0000:0700 ---
+  0xc7, 0x06, 0x00, 0x07, 0x1e, 0x00,      // mov word [0x0700], 0x1E
+  0xb4, 0x48,                              // mov ah, 0x48
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xbe, 0x00, 0x07,                        // mov si, 0x0700
+  0xcd, 0x13,                              // int 0x13
+  // ; --- bad requests: drive 81h, zero sectors; then AH=01h reports the last status ---
+  0xb8, 0x01, 0x02,                        // mov ax, 0x0201
+  0xb9, 0x01, 0x00,                        // mov cx, 0x0001
+  0xba, 0x81, 0x00,                        // mov dx, 0x0081
+  0xbb, 0x00, 0x90,                        // mov bx, 0x9000
+  0xcd, 0x13,                              // int 0x13
+  0x18, 0xc0,                              // sbb al, al              ; AL = FFh if CF
+  0xa3, 0x10, 0x06,                        // mov [0x0610], ax
+  0xb8, 0x00, 0x02,                        // mov ax, 0x0200
+  0xb9, 0x01, 0x00,                        // mov cx, 0x0001
+  0xba, 0x80, 0x00,                        // mov dx, 0x0080
+  0xcd, 0x13,                              // int 0x13
+  0x18, 0xc0,                              // sbb al, al
+  0xa3, 0x12, 0x06,                        // mov [0x0612], ax
+  0xb4, 0x01,                              // mov ah, 0x01
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0xa3, 0x14, 0x06,                        // mov [0x0614], ax
+  // ; --- AH=42h into a buffer that crosses a 64 KiB boundary: 0000:FE00, 2 sectors ---
+  0xbe, 0x14, 0x7d,                        // mov si, dap
+  0xb4, 0x42,                              // mov ah, 0x42
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x18, 0xc0,                              // sbb al, al
+  0xa3, 0x16, 0x06,                        // mov [0x0616], ax
+  // ; --- INT 15h: AH=88h, E820h (16-bit view), C0h ---
+  0xb4, 0x88,                              // mov ah, 0x88
+  0xcd, 0x15,                              // int 0x15
+  0xa3, 0x18, 0x06,                        // mov [0x0618], ax
+  0x31, 0xdb,                              // xor bx, bx
+  0xbf, 0x00, 0x08,                        // mov di, 0x0800
+  // e820_next:
+  0xb8, 0x20, 0xe8,                        // mov ax, 0xE820
+  0xba, 0x50, 0x41,                        // mov dx, 0x4150          ; low half of 'SMAP'
+  0xb9, 0x14, 0x00,                        // mov cx, 20
+  0xcd, 0x15,                              // int 0x15
+  0x72, 0x0b,                              // jc e820_done
+  0x83, 0xc7, 0x14,                        // add di, 20
+  0xfe, 0x06, 0x1a, 0x06,                  // inc byte [0x061A]
+  0x85, 0xdb,                              // test bx, bx
+  0x75, 0xe8,                              // jnz e820_next
+  // e820_done:
+  0xb4, 0xc0,                              // mov ah, 0xC0
+  0xcd, 0x15,                              // int 0x15
+  0x89, 0x1e, 0x1c, 0x06,                  // mov [0x061C], bx
+  0x8c, 0x06, 0x1e, 0x06,                  // mov [0x061E], es
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xc0,                              // mov es, ax
+  // ; --- INT 10h: write string, set/get cursor, write char+attr, mode, scroll ---
+  0xb8, 0x01, 0x13,                        // mov ax, 0x1301          ; write string, move cursor
+  0xbb, 0x1e, 0x00,                        // mov bx, 0x001E          ; page 0, yellow on blue
+  0xb9, 0x03, 0x00,                        // mov cx, 3
+  0xba, 0x05, 0x0a,                        // mov dx, 0x0A05          ; row 10, column 5
+  0xbd, 0x24, 0x7d,                        // mov bp, str
+  0xcd, 0x10,                              // int 0x10
+  0xb4, 0x03,                              // mov ah, 0x03
+  0x30, 0xff,                              // xor bh, bh
+  0xcd, 0x10,                              // int 0x10
+  0x89, 0x16, 0x20, 0x06,                  // mov [0x0620], dx
+  0xb4, 0x02,                              // mov ah, 0x02
+  0x30, 0xff,                              // xor bh, bh
+  0xba, 0x00, 0x0c,                        // mov dx, 0x0C00          ; row 12, column 0
+  0xcd, 0x10,                              // int 0x10
+  0xb8, 0x58, 0x09,                        // mov ax, 0x0958          ; 'X'
+  0xbb, 0x4f, 0x00,                        // mov bx, 0x004F
+  0xb9, 0x03, 0x00,                        // mov cx, 3
+  0xcd, 0x10,                              // int 0x10
+  0xb4, 0x0f,                              // mov ah, 0x0F
+  0xcd, 0x10,                              // int 0x10
+  0xa3, 0x22, 0x06,                        // mov [0x0622], ax
+  0xb8, 0x01, 0x06,                        // mov ax, 0x0601          ; scroll rows 10-12 up one line, fill attribute 70h
+  0xb7, 0x70,                              // mov bh, 0x70
+  0xb9, 0x00, 0x0a,                        // mov cx, 0x0A00
+  0xba, 0x4f, 0x0c,                        // mov dx, 0x0C4F
+  0xcd, 0x10,                              // int 0x10
+  // ; --- INT 14h: status, then send 'S' ---
+  0xb4, 0x03,                              // mov ah, 0x03
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xa3, 0x24, 0x06,                        // mov [0x0624], ax
+  0xb8, 0x53, 0x01,                        // mov ax, 0x0153
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0x88, 0x26, 0x26, 0x06,                  // mov [0x0626], ah
+  0xb0, 0x01,                              // mov al, 0x01
+  0xe6, 0x80,                              // out 0x80, al            ; done
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+  0x10, 0x00,                              // dap:    db 0x10, 0
+  0x02, 0x00,                              // dw 2
+  0x00, 0xfe, 0x00, 0x00,                  // dw 0xFE00, 0x0000
+  0x0a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 10, 0
+  0x53, 0x54, 0x52,                        // str:    db "STR"
+]);
+
 /** INT 1Ah ticks before and after three timer ticks, RTC time and date, INT 12h and INT 11h, stored from 0000:0600. */
 export const CLOCK_SECTOR = bootSector([
   // start:
