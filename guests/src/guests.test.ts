@@ -53,6 +53,7 @@ describe('hello', () => {
   it('prints its line and powers off, as a kernel', async () => {
     const r = await runPvGuest({ image: image('hello.bin'), boot: 'kernel' });
     expect(r.console).toBe('Hello from a xenlab guest!\r\n');
+    expect(r.consoleLog).toBe(r.console);
     expect(r.outcome).toBe('poweroff');
   });
 });
@@ -106,6 +107,7 @@ describe.each(['kernel', 'disk'] as const)('diskex booted from %s', (boot) => {
     expect(lines.get('PAST42')).toEqual({ LBA: '00002000', N: '01', CF: '01', AH: '04' });
     expect(lines.get('STATUS01')).toEqual({ AH: '04' });
     expect(lines.has('DONE')).toBe(true);
+    expect(r.consoleLog).toBe(r.console);
 
     // The image on disk: exactly the two written ranges changed (and the writes were flushed).
     expect(firstDifference(new Uint8Array(readFileSync(disk.path)), expected)).toBe(-1);

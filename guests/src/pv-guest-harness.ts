@@ -7,7 +7,8 @@
  * What is real: guest memory, the grant frame and the ring page live in one MAP_SHARED file
  * (`SharedMemory`), and blkback reaches the ring through its own second mapping of that file;
  * the guest's grant entries are written by the shim's GuestGrantTable; both xenbus halves run
- * their handshake over an in-memory key-value map.
+ * their handshake over an in-memory key-value map; INT 10h output goes through the shim's
+ * console front and a `xencons_interface` page to dom0's console backend, which logs it to a file.
  *
  * What is a TEST DOUBLE, not the product: the hypervisor. Grant copies go through
  * `InMemoryGrantCopy` (dom0/src/backends/blkback/testing), which checks v1 entries the way
@@ -17,7 +18,7 @@
  * It lives outside the nx projects because it wires two processes' cores (shim and dom0) and the
  * CPU together, which no project may import all of (npm run check:boundaries).
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cpu } from '@xenlab/x86-cpu';
@@ -43,6 +44,8 @@ import { BiosServices } from '../../domU-pv-kernel-shim/src/bios/services.ts';
 import { SystemService } from '../../domU-pv-kernel-shim/src/bios/system.ts';
 import { TimeService } from '../../domU-pv-kernel-shim/src/bios/time.ts';
 import { VideoService } from '../../domU-pv-kernel-shim/src/bios/video.ts';
+import { ConsoleFront } from '../../domU-pv-kernel-shim/src/console/console-front.ts';
+import { ConsoleBackend } from '../../dom0/src/backends/console/index.ts';
 
 export const GUEST = DomId(5);
 export const DOM0 = DomId(0);
@@ -53,10 +56,15 @@ const RAM_PAGES = 256;
 export const GUEST_KIB = 576;
 const BOUNCE_GFNS = Array.from({ length: 11 }, (_, i) => 0x90 + i);
 const RING_GFN = 0x9f;
+const CONSOLE_GFN = 0x9e;
 const EVTCHN = 3;
 
 export interface GuestRun {
+  /** What the guest wrote through INT 10h. */
   console: string;
+  /** The console backend's log file for the domain, as it was when the guest stopped. */
+  consoleLog: string;
+  consoleLogPath: string;
   outcome: 'poweroff' | 'hlt' | 'budget';
   instructions: number;
   traps: Record<string, number>;
@@ -172,9 +180,26 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
       await connected;
     }
 
+    // ---- the console: the shim's front over a page of guest memory, dom0's backend logging it.
+    const consoleLogPath = join(dir, 'guest-5.log');
+    const consoleMap = SharedMemory.open(memFile, { offset: (1 + CONSOLE_GFN) * PAGE, length: PAGE });
+    backendMaps.push(consoleMap);
+    let consoleFront: ConsoleFront | undefined;
+    const consoleBack = new ConsoleBackend({
+      buffer: consoleMap.buffer, offset: 0, domid: GUEST, logPath: consoleLogPath,
+      notify: () => queueMicrotask(() => consoleFront?.kick()),
+    });
+    const keyboard = new KeyboardService();
+    consoleFront = new ConsoleFront(shm.buffer, (1 + CONSOLE_GFN) * PAGE, () => queueMicrotask(() => consoleBack.kick()), (b) => keyboard.feed(b));
+
     // ---- the guest: BIOS services over the frontends, the CPU.
     let text = '';
-    const sink = { write: (b: Uint8Array) => (text += Buffer.from(b).toString('latin1')) };
+    const sink = {
+      write: (b: Uint8Array) => {
+        text += Buffer.from(b).toString('latin1');
+        consoleFront!.write(b);
+      },
+    };
     const mem = { pages };
     const bios = new BiosServices({
       video: new VideoService(sink, mem),
@@ -182,7 +207,7 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
         drives: front ? [{ drive: 0x80, front }] : [],
         bounce: BOUNCE_GFNS.map((g) => ({ gfn: Gfn(g), bytes: pages[g]! })),
       }),
-      keyboard: new KeyboardService(),
+      keyboard,
       time: new TimeService({ now: () => 0 }, mem),
       system: new SystemService({ memoryKib: GUEST_KIB }),
     });
@@ -222,8 +247,18 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
         throw new Error(`unexpected exit ${exit.reason}`);
       }
     }
+    // Let the console's queued kicks land (each round moves up to one ring's worth), then read the log.
+    await Promise.resolve();
+    for (let i = 0; i < 1000 && consoleFront.backlog > 0; i++) {
+      consoleBack.kick();
+      consoleFront.kick();
+    }
+    consoleBack.kick();
+    consoleBack.close();
     return {
       console: text,
+      consoleLog: readFileSync(consoleLogPath, 'latin1'),
+      consoleLogPath,
       outcome,
       instructions,
       traps: bios.counters,
