@@ -24,6 +24,8 @@ export interface DoorbellCounters {
   rings: number;
   /** ring() calls that made the wake system call (a peer was asleep). */
   wakeSyscalls: number;
+  /** wait() calls that found the sequence already moved. */
+  immediate: number;
   /** wait() calls satisfied while spinning. */
   spinHits: number;
   /** wait() calls that went to sleep. */
@@ -36,7 +38,7 @@ export class Doorbell {
   static defaultSpinUs = 50;
 
   private readonly words: Int32Array;
-  readonly counters: DoorbellCounters = { rings: 0, wakeSyscalls: 0, spinHits: 0, sleeps: 0 };
+  readonly counters: DoorbellCounters = { rings: 0, wakeSyscalls: 0, immediate: 0, spinHits: 0, sleeps: 0 };
 
   constructor(buffer: ArrayBuffer, byteOffset: number) {
     if (byteOffset % Doorbell.BYTES !== 0) {
@@ -79,7 +81,10 @@ export class Doorbell {
   wait(seen: number, timeoutMs = -1, spinUs = Doorbell.defaultSpinUs): number {
     const w = this.words;
     let s = Atomics.load(w, SEQ);
-    if (s !== seen) return s;
+    if (s !== seen) {
+      this.counters.immediate++;
+      return s;
+    }
     const start = performance.now();
     if (spinUs > 0) {
       const spinEnd = start + spinUs / 1000;
@@ -119,7 +124,10 @@ export class Doorbell {
   async waitAsync(seen: number, timeoutMs = -1): Promise<number> {
     const w = this.words;
     let s = Atomics.load(w, SEQ);
-    if (s !== seen) return s;
+    if (s !== seen) {
+      this.counters.immediate++;
+      return s;
+    }
     const start = performance.now();
     this.counters.sleeps++;
     Atomics.add(w, SLEEPERS, 1);
