@@ -8,16 +8,14 @@
  * Memory map: 0-9FFFF RAM, A0000-EFFFF not RAM (MMIO: VGA text at B8000), F0000-FFFFF RAM
  * holding the BIOS image (in Xen, hvmloader/qemu copy the BIOS into guest RAM the same way).
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Cpu, IF, type CpuExit, type Page } from '@xenlab/x86-cpu';
 import { PcPlatform, type PcPlatformOptions } from '../devices/pc-platform.ts';
 import type { IoRequest } from '../devices/io-bus.ts';
 import type { AccessSize, BlockImage, DmaMemory } from '../devices/types.ts';
 import { PicPairStub, PitStub } from './platform-stub.ts';
+import { BIOS_LOAD_ADDRESS, loadBiosImage } from '../bios.ts';
 
-export const BIOS_IMAGE_PATH = fileURLToPath(new URL('../../bios/bios.bin', import.meta.url));
-export const BIOS_BASE = 0xf0000;
+const BIOS_BASE = BIOS_LOAD_ADDRESS;
 const PAGE = 4096;
 
 /** Guest memory through the page table: non-RAM pages refuse DMA like a master abort. */
@@ -107,8 +105,7 @@ export class TestMachine {
       const isRam = a < 0xa0000 || a >= BIOS_BASE;
       this.pages.push(isRam ? this.ram.subarray(a, a + PAGE) : null);
     }
-    const bios = opts.bios ?? new Uint8Array(readFileSync(BIOS_IMAGE_PATH));
-    if (bios.length !== 0x10000) throw new Error(`test-machine: BIOS image is ${bios.length} bytes, expected 65536`);
+    const bios = opts.bios ?? loadBiosImage();
     this.ram.set(bios, BIOS_BASE);
     this.dmaMemory = new PagedDmaMemory(this.pages);
     this.instructionsPerTick = opts.instructionsPerTick ?? 0;
