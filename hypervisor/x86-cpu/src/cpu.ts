@@ -1195,7 +1195,9 @@ export class Cpu {
     this.segOvr = -1;
     this.rep = 0;
     if (IS_PREFIX[op] !== 0) {
+      let count = 0;
       for (;;) {
+        count++;
         if (op === 0xf3) this.rep = 1;
         else if (op === 0xf2) this.rep = 2;
         else if (op === 0xf1) {
@@ -1205,8 +1207,9 @@ export class Cpu {
         if (IS_PREFIX[op] === 0) break;
       }
       // The 186 model (as the 286 data shows) faults on an instruction longer than 10 bytes,
-      // which only redundant prefixes can make. Sized by the table-driven decoder.
-      if (this.is186 && this.instructionLength() > 10) this.fault(13);
+      // which only redundant prefixes can make (no unprefixed form exceeds 6 bytes). Sized by the
+      // table-driven decoder.
+      if (count > 4 && this.is186 && this.instructionLength() > 10) this.fault(13);
     }
     switch (op) {
       // ---- ALU: 00-3F (ADD OR ADC SBB AND SUB XOR CMP) ----

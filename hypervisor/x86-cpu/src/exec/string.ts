@@ -124,9 +124,8 @@ function bulk(cpu: Cpu, kind: number, size: number, limit: number, rep: number):
         while (i < count - 1 && (src[sOff + i] === dst[dOff + i]) === want) i++;
         cpu.alu8(7, src[sOff + i], dst[dOff + i]);
       } else {
-        const w = (a: Uint8Array, o: number): number => a[o] | (a[o + 1] << 8);
-        while (i < count - 1 && (w(src, sOff + 2 * i) === w(dst, dOff + 2 * i)) === want) i++;
-        cpu.alu16(7, w(src, sOff + 2 * i), w(dst, dOff + 2 * i));
+        while (i < count - 1 && (word16(src, sOff + 2 * i) === word16(dst, dOff + 2 * i)) === want) i++;
+        cpu.alu16(7, word16(src, sOff + 2 * i), word16(dst, dOff + 2 * i));
       }
       done = i + 1;
       break;
@@ -136,6 +135,10 @@ function bulk(cpu: Cpu, kind: number, size: number, limit: number, rep: number):
   if (kind !== 5 && kind !== 7) regs[SI] = si + done * size;
   if (kind !== 6) regs[DI] = di + done * size;
   return done;
+}
+
+function word16(a: Uint8Array, o: number): number {
+  return a[o] | (a[o + 1] << 8);
 }
 
 function one(cpu: Cpu, kind: number, word: boolean, step: number): void {
