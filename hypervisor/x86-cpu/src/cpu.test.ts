@@ -420,6 +420,32 @@ describe('exits', () => {
   });
 });
 
+describe('memory through a P2M', () => {
+  it('runs with guest frames scattered over a shared machine-memory buffer', () => {
+    // 256 guest frames mapped to machine frames in reverse order in a SharedArrayBuffer, as the
+    // hypervisor's P2M would hand them out; the guest must not notice.
+    const machineMemory = new SharedArrayBuffer(256 * 4096);
+    const pages = Array.from({ length: 256 }, (_, gfn) => new Uint8Array(machineMemory, (255 - gfn) * 4096, 4096));
+    const cpu = new Cpu({ model: '80186', memory: { pages } });
+    const poke = (lin: number, v: number): void => { pages[lin >>> 12][lin & 0xfff] = v; };
+    const peek = (lin: number): number => pages[lin >>> 12][lin & 0xfff];
+    const prog = [
+      0xbe, ...w(0x0ff0), //    mov si, 0FF0h     ; source straddles a frame boundary
+      0xbf, ...w(0x2ff8), //    mov di, 2FF8h     ; so does the destination
+      0xb9, ...w(0x0010), //    mov cx, 16
+      0xfc, //                  cld
+      0xf3, 0xa5, //            rep movsw
+      HLT,
+    ];
+    prog.forEach((b, i) => poke(CODE_SEG * 16 + CODE_IP + i, b));
+    for (let i = 0; i < 32; i++) poke(DATA_SEG * 16 + 0x0ff0 + i, i + 1);
+    cpu.sregs[CS] = CODE_SEG; cpu.ip = CODE_IP;
+    cpu.sregs[DS] = DATA_SEG; cpu.sregs[ES] = DATA_SEG;
+    expect(cpu.run(1000).reason).toBe('hlt');
+    for (let i = 0; i < 32; i++) expect(peek(DATA_SEG * 16 + 0x2ff8 + i)).toBe(i + 1);
+  });
+});
+
 describe('state', () => {
   it('reset puts CS:IP at F000:FFF0', () => {
     const { pages } = flatMemory(0x100000);
