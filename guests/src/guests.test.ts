@@ -25,7 +25,7 @@ const firstDifference = (a: Uint8Array, b: Uint8Array): number => {
 const hasNasm = spawnSync('nasm', ['-v']).status === 0;
 
 describe('guest images', () => {
-  it.each(['hello.bin', 'diskex.bin'])('%s is a boot sector (55AA at 510)', (name) => {
+  it.each(['hello.bin', 'diskex.bin', 'echo.bin'])('%s is a boot sector (55AA at 510)', (name) => {
     const b = image(name);
     expect(b.length % 512).toBe(0);
     expect([b[510], b[511]]).toEqual([0x55, 0xaa]);
@@ -38,6 +38,7 @@ describe('guest images', () => {
   });
 
   it('the sample configs parse', () => {
+    expect(loadXlConfig(join(GUESTS, 'echo.cfg')).kernel).toBe(join(GUESTS, 'echo.bin'));
     const hello = loadXlConfig(join(GUESTS, 'hello.cfg'));
     expect(hello).toMatchObject({ name: 'hello', type: 'pv', kernel: join(GUESTS, 'hello.bin'), onPoweroff: 'destroy' });
     const dk = loadXlConfig(join(GUESTS, 'diskex.cfg'));
@@ -46,6 +47,21 @@ describe('guest images', () => {
     const boot = loadXlConfig(join(GUESTS, 'diskex-boot.cfg'));
     expect(boot.kernel).toBeUndefined();
     expect(boot.disks[0]!.target).toBe(join(GUESTS, 'diskex-boot.img'));
+  });
+});
+
+describe('echo', () => {
+  it('reads keys typed on the console through INT 16h and echoes the line', async () => {
+    const r = await runPvGuest({ image: image('echo.bin'), boot: 'kernel', input: 'Hi x\r' });
+    expect(r.outcome).toBe('poweroff');
+    const lines = r.console.split('\r\n');
+    expect(lines[0]).toBe('ECHO 1 MEM=0240 EQUIP=0020');
+    expect(lines.slice(1, 6)).toEqual(['KEY=2348', 'KEY=1769', 'KEY=3920', 'KEY=2D78', 'KEY=1C0D']);
+    expect(lines[6]).toBe('LINE=Hi x');
+    expect(lines[7]).toMatch(/^TICKS=[0-9A-F]{8}$/);
+    expect(lines[8]).toBe('DONE');
+    expect(r.consoleLog).toBe(r.console);
+    expect(r.traps).toMatchObject({ int11: 1, int12: 1, int16: 10, int1a: 1 });
   });
 });
 

@@ -81,6 +81,8 @@ export interface RunOptions {
   /** Disk image file; none = a guest without a vbd. */
   disk?: string;
   maxInstructions?: number;
+  /** Typed on the domain's console (dom0's console backend delivers it to the guest). */
+  input?: string;
 }
 
 export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
@@ -191,6 +193,7 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
     });
     const keyboard = new KeyboardService();
     consoleFront = new ConsoleFront(shm.buffer, (1 + CONSOLE_GFN) * PAGE, () => queueMicrotask(() => consoleBack.kick()), (b) => keyboard.feed(b));
+    if (o.input) consoleBack.input(Buffer.from(o.input, 'latin1'));
 
     // ---- the guest: BIOS services over the frontends, the CPU.
     let text = '';
