@@ -109,6 +109,11 @@ export interface CpuOptions {
   memory: MemoryInterface;
   ports?: PortInterface;
   /**
+   * Use the specialised fast path (default true). Turning it off runs everything through the
+   * general executor — slower, same results; tests compare the two.
+   */
+  fastPath?: boolean;
+  /**
    * Address line 20 enabled (as on an AT): linear addresses are 21 bits (up to 10FFEFh), and the
    * page table needs 512 entries. Default false: addresses wrap at 1 MiB like the 8086 and 80186.
    */
@@ -153,6 +158,7 @@ export class Cpu {
   pages: Page[];
   readonly ports: PortInterface;
   readonly amask: number;
+  private readonly fast: boolean;
 
   // ---- per-instruction decode state ----
   modrm = 0;
@@ -190,6 +196,7 @@ export class Cpu {
     this.pages = opts.memory.pages;
     this.ports = opts.ports ?? {};
     this.amask = opts.a20 ? 0x1fffff : 0xfffff;
+    this.fast = opts.fastPath ?? true;
     const need = (this.amask + 1) >>> 12;
     if (this.pages.length < need) {
       throw new Error(`x86-cpu: memory.pages has ${this.pages.length} entries; ${need} are needed (one per 4 KiB page)`);
@@ -817,7 +824,7 @@ export class Cpu {
         while (executed < budget) {
           if (this.attention !== 0 && this.boundary()) return executed;
           // Specialised fast path first; it stops before anything it does not handle.
-          if (this.attention === 0) {
+          if (this.attention === 0 && this.fast) {
             executed += this.fastRun(budget - executed);
             if (executed >= budget) return executed;
           }
