@@ -17,6 +17,8 @@ export { VgaText, VGA_TEXT_BASE } from './devices/vga-text.ts';
 export { DebugPort, PowerControl, PM1A_CNT_PORT, DEBUG_PORT } from './devices/power.ts';
 export { PcPlatform } from './devices/pc-platform.ts';
 export type { PcPlatformOptions, PcPlatformSnapshot } from './devices/pc-platform.ts';
+export { MAX_IOREQ_COUNT, readIoreq, serveIoreqSlot, toIoRequest, writeIoreq } from './ioreq.ts';
+export type { IoreqCopy, IoreqCounters } from './ioreq.ts';
 export { BIOS_IMAGE_PATH, BIOS_LOAD_ADDRESS, loadBiosImage } from './bios.ts';
 export { TestMachine } from './testing/test-machine.ts';
 export type { TestMachineOptions, RunResult, Marker } from './testing/test-machine.ts';

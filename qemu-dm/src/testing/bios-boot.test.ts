@@ -237,5 +237,16 @@ describe('virtual BIOS on the x86 CPU', () => {
     expect(m.serial).toContain('Disk 80h: 0 sectors');
     expect(m.serial).toContain('System halted.');
   });
+
+  it('the same disk boot through real ioreq_t slots gives the same result and exit counts', () => {
+    const direct = new TestMachine({ disk: patternDisk(2048, DISK_SECTOR), dma: true });
+    const paged = new TestMachine({ disk: patternDisk(2048, DISK_SECTOR), dma: true, ioreqPage: true });
+    expect(direct.run(BUDGET).reason).toBe('halted');
+    expect(paged.run(BUDGET).reason).toBe('halted');
+    expect(paged.serial).toBe(direct.serial);
+    expect(paged.exitsBetween(2, 3)).toEqual(direct.exitsBetween(2, 3));
+    expect(paged.ioreqCounters.served).toBe(paged.exits.io + paged.exits.mmio - [...paged.exits.byPort].filter(([k]) => /^pio:(20|21|a0|a1|4[0-3]|61|80)$/.test(k)).reduce((n, [, v]) => n + v, 0));
+    expect(paged.ioreqCounters.malformed).toBe(0);
+  });
 });
 

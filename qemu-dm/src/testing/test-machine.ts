@@ -14,6 +14,7 @@ import type { IoRequest } from '../devices/io-bus.ts';
 import type { AccessSize, BlockImage, DmaMemory } from '../devices/types.ts';
 import { PicPairStub, PitStub } from './platform-stub.ts';
 import { BIOS_LOAD_ADDRESS, loadBiosImage } from '../bios.ts';
+import { readIoreq, serveIoreqSlot, writeIoreq, type IoreqCounters } from '../ioreq.ts';
 
 const BIOS_BASE = BIOS_LOAD_ADDRESS;
 const PAGE = 4096;
@@ -61,6 +62,12 @@ export interface TestMachineOptions {
   instructionsPerTick?: number;
   bios?: Uint8Array;
   clock?: PcPlatformOptions['clock'];
+  /**
+   * Carry every request to qemu-dm through a 32-byte `ioreq_t` slot in a 4 KiB ioreq page
+   * (write it READY, serve it with `serveIoreqSlot`, read the answer back) instead of calling
+   * `IoBus.handle` directly: the same bytes the hypervisor and qemu-dm will exchange.
+   */
+  ioreqPage?: boolean;
 }
 
 export type StopReason = 'poweroff' | 'halted' | 'interrupt-exit' | 'budget' | 'reset' | 'until';
@@ -92,6 +99,9 @@ export class TestMachine {
   readonly exits = { total: 0, io: 0, mmio: 0, hlt: 0, byPort: new Map<string, number>() };
   readonly markers: Marker[] = [];
   poweredOff = false;
+  /** The ioreq page (slot 0 is vCPU 0's) when `ioreqPage` is set. */
+  readonly ioreqPage: DataView | null;
+  readonly ioreqCounters: IoreqCounters = { served: 0, malformed: 0, ignoredTypes: 0 };
   resetRequested = false;
   private readonly instructionsPerTick: number;
   private sinceTick = 0;
@@ -109,6 +119,7 @@ export class TestMachine {
     this.ram.set(bios, BIOS_BASE);
     this.dmaMemory = new PagedDmaMemory(this.pages);
     this.instructionsPerTick = opts.instructionsPerTick ?? 0;
+    this.ioreqPage = opts.ioreqPage ? new DataView(new ArrayBuffer(4096)) : null;
     this.platform = new PcPlatform({
       image: opts.disk,
       dma: this.dmaMemory,
@@ -213,7 +224,7 @@ export class TestMachine {
         const req: IoRequest = exit.string
           ? { space: 'pio', dir: exit.dir === 'in' ? 'read' : 'write', addr: exit.port, size: exit.size as AccessSize, count: exit.count, dataIsPtr: true, df: exit.step < 0, data: exit.addr }
           : { space: 'pio', dir: exit.dir === 'in' ? 'read' : 'write', addr: exit.port, size: exit.size as AccessSize, count: 1, dataIsPtr: false, df: false, data: exit.value };
-        const r = this.platform.bus.handle(req, this.dmaMemory);
+        const r = this.toQemuDm(req);
         if (exit.string) this.cpu.completeIo(r);
         else if (exit.dir === 'in') this.cpu.completeIo(r);
         else this.cpu.completeIo();
@@ -223,7 +234,7 @@ export class TestMachine {
         this.exits.mmio++;
         this.count(`mmio:${(exit.addr & ~0xfff).toString(16)}`);
         const req: IoRequest = { space: 'mmio', dir: exit.dir, addr: exit.addr, size: exit.size as AccessSize, count: 1, dataIsPtr: false, df: false, data: exit.value };
-        const r = this.platform.bus.handle(req, this.dmaMemory);
+        const r = this.toQemuDm(req);
         if (exit.dir === 'read') this.cpu.completeMmioRead(r);
         return null;
       }
@@ -244,6 +255,20 @@ export class TestMachine {
       default:
         return null;
     }
+  }
+
+  /** One request to qemu-dm: directly, or through an ioreq slot. Returns the data or count. */
+  private toQemuDm(req: IoRequest): number {
+    const page = this.ioreqPage;
+    if (!page) return this.platform.bus.handle(req, this.dmaMemory);
+    writeIoreq(page, 0, req);
+    if (!serveIoreqSlot(page, 0, this.platform.bus, this.dmaMemory, this.ioreqCounters)) {
+      throw new Error('test-machine: qemu-dm did not answer a READY ioreq');
+    }
+    const answer = readIoreq(page, 0);
+    if (answer.state !== 3) throw new Error(`test-machine: ioreq state ${answer.state} after serving, expected IORESP_READY (3)`);
+    page.setUint8(30, page.getUint8(30) & ~0x0f); // the hypervisor consumes it: STATE_IOREQ_NONE
+    return req.dataIsPtr ? req.count : answer.data;
   }
 
   /**
