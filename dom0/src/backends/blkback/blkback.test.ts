@@ -3,16 +3,17 @@ import { BackRing, BLKIF_ENTRY_BYTES, BLKIF_OP, BLKIF_RSP, blkifRequest } from '
 import { GNTST } from '@xenlab/xen-public';
 import { describe, expect, it } from 'vitest';
 import { BlkbackDevice, DiskImage, parseRequest, type BlockDisk } from './index.ts';
-import { InMemoryGrantCopy } from './testing/in-memory-grant-table.ts';
+import { InMemoryGrantCopy, InMemoryGrantMap } from './testing/in-memory-grant-table.ts';
 import { DOM0, FakeGuest, GUEST, patternedImage, RawFront } from './testing/raw-front.ts';
 
 const SECTORS = 256;
 
-function setup(opts: { readOnly?: boolean; features?: { flush?: boolean; discard?: boolean }; disk?: BlockDisk } = {}) {
+function setup(opts: { readOnly?: boolean; features?: { flush?: boolean; discard?: boolean }; disk?: BlockDisk; map?: boolean } = {}) {
   const img = patternedImage(SECTORS);
   const disk = opts.disk ?? DiskImage.open(img.path, { readOnly: opts.readOnly });
   const guest = new FakeGuest(32);
   const grants = new InMemoryGrantCopy(DOM0, new Map([[GUEST, guest]]));
+  const grantMap = opts.map ? new InMemoryGrantMap(DOM0, new Map([[GUEST, guest]])) : undefined;
   const page = new ArrayBuffer(4096);
   const front = new RawFront(page);
   let kicks = 0;
@@ -22,12 +23,13 @@ function setup(opts: { readOnly?: boolean; features?: { flush?: boolean; discard
     frontendDomid: GUEST,
     disk,
     grants,
+    grantMap,
     notify: () => kicks++,
     features: opts.features,
     log: (l) => logs.push(l),
   });
   const image = () => new Uint8Array(readFileSync(img.path));
-  return { img, disk, guest, grants, front, dev, logs, image, kicks: () => kicks };
+  return { img, disk, guest, grants, grantMap, front, dev, logs, image, kicks: () => kicks };
 }
 
 const sector = (bytes: Uint8Array, s: number, n = 1) => bytes.subarray(s * 512, (s + n) * 512);
@@ -77,9 +79,9 @@ describe('parseRequest', () => {
   });
 });
 
-describe('BlkbackDevice', () => {
+describe.each([['grant copy', false], ['grant map', true]] as const)('BlkbackDevice by %s', (_mode, map) => {
   it('reads sectors into exactly the granted ranges', async () => {
-    const t = setup();
+    const t = setup({ map });
     t.guest.memory.fill(0xee);
     const g1 = t.guest.grant(3);
     const g2 = t.guest.grant(4);
@@ -95,10 +97,12 @@ describe('BlkbackDevice', () => {
     expect(mem.subarray(4 * 4096 + 1536, 5 * 4096).every((b) => b === 0xee)).toBe(true);
     expect(t.dev.counters).toMatchObject({ requests: 1, reads: 1, bytesRead: 5120, segments: 2, errors: 0, notificationsSent: 1 });
     expect(t.kicks()).toBe(1);
+    expect(t.grantMap?.active ?? 0).toBe(0);
+    expect(t.guest.frames[0]!.flags(8)).toBe(1);
   });
 
   it('writes granted data to the right sectors and nothing else; flush and discard', async () => {
-    const t = setup();
+    const t = setup({ map });
     const before = t.image();
     t.guest.memory.subarray(2 * 4096, 3 * 4096).fill(0x5a);
     const g = t.guest.grant(2, true);
@@ -119,7 +123,7 @@ describe('BlkbackDevice', () => {
   });
 
   it('a bad grant anywhere in a write means nothing reaches the disk', async () => {
-    const t = setup();
+    const t = setup({ map });
     const before = t.image();
     const good = t.guest.grant(1, true);
     t.front.put({ operation: BLKIF_OP.WRITE, id: 9n, sector: 0, segs: [{ gref: good, firstSect: 0, lastSect: 7 }, { gref: 400, firstSect: 0, lastSect: 7 }] });
@@ -128,20 +132,36 @@ describe('BlkbackDevice', () => {
     expect(t.front.responses()).toEqual([{ id: 9n, operation: BLKIF_OP.WRITE, status: BLKIF_RSP.ERROR }]);
     expect(t.image()).toEqual(before);
     expect(t.dev.counters.grantErrors).toBe(1);
-    expect(t.logs.join('\n')).toContain('gref 400: grant copy failed (general_error)');
+    expect(t.logs.join('\n')).toMatch(/gref 400: grant (copy|map) failed \(general_error\)/);
+    expect(t.grantMap?.active ?? 0).toBe(0);
+    expect(t.guest.frames[0]!.flags(good)).toBe(1 | 4);
   });
 
   it('a read into a read-only grant fails without writing the page', async () => {
-    const t = setup();
+    const t = setup({ map });
     const g = t.guest.grant(5, true);
     t.front.put({ operation: BLKIF_OP.READ, id: 4n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
     t.front.push();
     await t.dev.kick();
     expect(t.front.responses()[0]!.status).toBe(BLKIF_RSP.ERROR);
     expect(t.guest.memory.subarray(5 * 4096, 6 * 4096).every((b) => b === 0)).toBe(true);
-    expect(t.grants.log.map((l) => l.status)).toEqual([GNTST.permission_denied]);
+    if (!map) expect(t.grants.log.map((l) => l.status)).toEqual([GNTST.permission_denied]);
+    expect(t.logs.join('\n')).toContain('permission_denied');
   });
 
+  it('maps the same page twice in one request without unpinning it early', async () => {
+    const t = setup({ map });
+    const g = t.guest.grant(6);
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 3 }, { gref: g, firstSect: 4, lastSect: 7 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses()[0]!.status).toBe(0);
+    expect(t.guest.memory.subarray(6 * 4096, 7 * 4096)).toEqual(sector(t.img.bytes, 0, 8));
+    expect(t.guest.frames[0]!.flags(g)).toBe(1);
+  });
+});
+
+describe('BlkbackDevice', () => {
   it('holds off notifications: one kick for a batch, none while the frontend has not re-armed', async () => {
     const t = setup();
     const g = t.guest.grant(0);

@@ -9,12 +9,12 @@ import { BackRing, BLKIF_ENTRY_BYTES, BLKIF_OP, BLKIF_RSP, blkifRequest } from '
 import { DomId, Gfn, GrantFrame } from '@xenlab/xen-public';
 import { describe, expect, it } from 'vitest';
 import { BlkbackDevice, DiskImage } from './index.ts';
-import { InMemoryGrantCopy, type GrantingDomain } from './testing/in-memory-grant-table.ts';
+import { InMemoryGrantCopy, InMemoryGrantMap, type GrantingDomain } from './testing/in-memory-grant-table.ts';
 import { DOM0, FakeGuest, GUEST, patternedImage, RawFront } from './testing/raw-front.ts';
 
 const OTHER = DomId(9);
 
-function world() {
+function world(map = false) {
   const img = patternedImage(128);
   const disk = DiskImage.open(img.path);
   const guest = new FakeGuest(16);
@@ -23,20 +23,22 @@ function world() {
   const otherFrame = new GrantFrame(new ArrayBuffer(4096), 0);
   for (let r = 8; r < 512; r++) otherFrame.grant(r, DOM0, Gfn(0), false);
   const other: GrantingDomain = { domid: OTHER, frames: [otherFrame], page: (g) => (g === 0 ? otherMem : undefined) };
-  const grants = new InMemoryGrantCopy(DOM0, new Map<number, GrantingDomain>([[GUEST, guest], [OTHER, other]]));
+  const domains = new Map<number, GrantingDomain>([[GUEST, guest], [OTHER, other]]);
+  const grants = new InMemoryGrantCopy(DOM0, domains);
+  const grantMap = map ? new InMemoryGrantMap(DOM0, domains) : undefined;
   const page = new ArrayBuffer(4096);
   const front = new RawFront(page);
   const logs: string[] = [];
   const dev = new BlkbackDevice({
     ring: BackRing.attach(page, 0, 4096, BLKIF_ENTRY_BYTES),
-    frontendDomid: GUEST, disk, grants, notify: () => {}, log: (l) => logs.push(l), logLimit: 5,
+    frontendDomid: GUEST, disk, grants, grantMap, notify: () => {}, log: (l) => logs.push(l), logLimit: 5,
   });
-  return { img, disk, guest, otherMem, grants, page, front, dev, logs, image: () => new Uint8Array(readFileSync(img.path)) };
+  return { img, disk, guest, otherMem, grants, grantMap, page, front, dev, logs, image: () => new Uint8Array(readFileSync(img.path)) };
 }
 
 describe('blkback against a hostile frontend', () => {
-  it('answers bogus grefs, oversize segment counts and out-of-range sectors with errors', async () => {
-    const w = world();
+  it.each([['grant copy', false], ['grant map', true]] as const)('answers bogus grefs, oversize segment counts and out-of-range sectors with errors (%s)', async (_mode, map) => {
+    const w = world(map);
     const before = w.image();
     const memBefore = w.guest.memory.slice();
     // Guest grants one page to someone else, one with an invalid type; nothing to dom0.
@@ -69,6 +71,7 @@ describe('blkback against a hostile frontend', () => {
     expect(w.logs.length).toBeLessThanOrEqual(7);
     expect(w.logs.at(-1)).toContain('further problems not logged');
     expect(w.dev.stopped).toBeNull();
+    expect(w.grantMap?.active ?? 0).toBe(0);
   });
 
   it('serves what it validated even if the frontend rewrites the slot meanwhile', async () => {

@@ -9,7 +9,7 @@
  * tested before the processes are wired together.
  */
 import { GNTST, GRANT_ENTRIES_PER_FRAME, GTF, type DomId, type GrantFrame } from '@xenlab/xen-public';
-import type { GrantCopyInterface, GrantCopyOp } from '../grant-copy.ts';
+import type { GrantCopyInterface, GrantCopyOp, GrantMapInterface, GrantMapOp, GrantMapResult } from '../grant-copy.ts';
 
 export interface GrantingDomain {
   readonly domid: DomId;
@@ -75,6 +75,90 @@ export class InMemoryGrantCopy implements GrantCopyInterface {
         const f = frame.flags(i);
         if (frame.casFlags(i, f, f & ~busy) === f) break;
       }
+    }
+  }
+}
+
+/**
+ * TEST DOUBLE, not the product: GNTTABOP_map_grant_ref / unmap_grant_ref over the same v1 grant
+ * entries, with the hypervisor's checks; a mapping pins the entry (GTF_reading, plus GTF_writing
+ * unless read-only) until it is unmapped, so the granter cannot revoke a page under I/O.
+ */
+export class InMemoryGrantMap implements GrantMapInterface {
+  private readonly maps = new Map<number, { frame: GrantFrame; index: number; readonly: boolean }>();
+  /** Pin counts per entry, as the hypervisor's active entries keep them. */
+  private readonly pins = new Map<GrantFrame, Map<number, { reading: number; writing: number }>>();
+  private nextHandle = 0;
+
+  constructor(
+    private readonly mapper: DomId,
+    private readonly domains: ReadonlyMap<number, GrantingDomain>,
+  ) {}
+
+  /** Mappings not yet unmapped (a leak check for tests). */
+  get active(): number {
+    return this.maps.size;
+  }
+
+  map(ops: readonly GrantMapOp[]): GrantMapResult[] {
+    return ops.map((op) => this.one(op));
+  }
+
+  unmap(handles: readonly number[]): number[] {
+    return handles.map((h) => {
+      const m = this.maps.get(h);
+      if (!m) return GNTST.bad_handle;
+      this.maps.delete(h);
+      this.unpin(m.frame, m.index, m.readonly);
+      return GNTST.okay;
+    });
+  }
+
+  private one(op: GrantMapOp): GrantMapResult {
+    const fail = (status: number): GrantMapResult => ({ status, handle: -1, page: null });
+    const d = this.domains.get(op.domid);
+    if (!d) return fail(GNTST.bad_domain);
+    const ref = op.gref;
+    if (!Number.isInteger(ref) || ref < 0 || ref >= d.frames.length * GRANT_ENTRIES_PER_FRAME) return fail(GNTST.bad_gntref);
+    const frame = d.frames[Math.floor(ref / GRANT_ENTRIES_PER_FRAME)]!;
+    const index = ref % GRANT_ENTRIES_PER_FRAME;
+    const busy = op.readonly ? GTF.reading : GTF.reading | GTF.writing;
+    for (;;) {
+      const flags = frame.flags(index);
+      if ((flags & GTF.type_mask) !== GTF.permit_access) return fail(GNTST.general_error);
+      if (!op.readonly && flags & GTF.readonly) return fail(GNTST.permission_denied);
+      if (frame.casFlags(index, flags, flags | busy) === flags) break;
+    }
+    const pin = this.pinCount(frame, index);
+    pin.reading++;
+    if (!op.readonly) pin.writing++;
+    const page = frame.domid(index) === this.mapper ? d.page(frame.frame(index)) : undefined;
+    if (!page) {
+      this.unpin(frame, index, op.readonly);
+      return fail(frame.domid(index) === this.mapper ? GNTST.bad_page : GNTST.permission_denied);
+    }
+    const handle = this.nextHandle++;
+    this.maps.set(handle, { frame, index, readonly: op.readonly });
+    return { status: GNTST.okay, handle, page };
+  }
+
+  private pinCount(frame: GrantFrame, index: number): { reading: number; writing: number } {
+    let byIndex = this.pins.get(frame);
+    if (!byIndex) this.pins.set(frame, (byIndex = new Map()));
+    let p = byIndex.get(index);
+    if (!p) byIndex.set(index, (p = { reading: 0, writing: 0 }));
+    return p;
+  }
+
+  /** Drops one pin; clears GTF_reading / GTF_writing when the last one goes. */
+  private unpin(frame: GrantFrame, index: number, readonly: boolean): void {
+    const p = this.pinCount(frame, index);
+    p.reading--;
+    if (!readonly) p.writing--;
+    const clear = (p.reading === 0 ? GTF.reading : 0) | (p.writing === 0 ? GTF.writing : 0);
+    for (;;) {
+      const f = frame.flags(index);
+      if (frame.casFlags(index, f, f & ~clear) === f) break;
     }
   }
 }
