@@ -18,6 +18,8 @@ export interface SuiteSpec {
   /** metadata.json's opcodes entry for this opcode. */
   meta: MetaEntry | undefined;
   revoked: string[];
+  /** Run with the CPU's fast path (default) or the general executor only. */
+  fastPath?: boolean;
 }
 
 export interface MetaEntry {
@@ -63,6 +65,7 @@ export function runFile(spec: SuiteSpec, gz: Uint8Array, verbose = 3): FileResul
     // The data's I/O reads return all ones; writes go nowhere.
     ports: { in: (_p, size) => (size === 1 ? 0xff : 0xffff), out: () => true },
     a20,
+    fastPath: spec.fastPath ?? true,
   });
   const revoked = new Set(spec.revoked);
   const { tests } = parseMoo(gz);

@@ -6,7 +6,8 @@
  *
  * Data: `$XENLAB_CONFORMANCE_DIR`, else `<repo>/../shared/conformance` (CI clones the repo
  * beside `shared/`). Options: `--only <substr>` (e.g. `--only 8086/F6`), `--verbose N` (failures
- * shown per file, default 3), `--workers N` (default 2).
+ * shown per file, default 3), `--workers N` (default 2), `--general-only` (bypass the CPU's
+ * fast path, to check the general executor on its own).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -81,12 +82,14 @@ async function main(): Promise<void> {
   let only: string | null = null;
   let verbose = 3;
   let workers = 2;
+  let fastPath = true;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--only') only = argv[++i] ?? null;
     else if (argv[i] === '--verbose') verbose = Number(argv[++i] ?? 3);
     else if (argv[i] === '--workers') workers = Number(argv[++i] ?? 2);
+    else if (argv[i] === '--general-only') fastPath = false;
   }
-  const all = specs(dataDir(), only);
+  const all = specs(dataDir(), only).map((s) => ({ ...s, fastPath }));
   const started = Date.now();
   const results: FileResult[] = [];
   await runInWorkers(all, Math.min(workers, all.length), verbose, (r) => {
