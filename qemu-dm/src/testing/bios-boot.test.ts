@@ -207,6 +207,14 @@ describe('virtual BIOS on the x86 CPU', () => {
         const prd = 0x9fc40;
         expect([d(prd), w(prd + 4), w(prd + 6), d(prd + 8), w(prd + 12), w(prd + 14)]).toEqual([0xfe00, 0x200, 0, 0x10000, 0x200, 0x8000]);
       }
+      // AH=03h wrote them back at CHS 0/2/1 = LBA 126
+      expect(w(0x628)).toBe(0);
+      expect(sector(disk, 126, 2)).toEqual(patternDisk(20 * 16 * 63).bytes.slice(10 * SECTOR_SIZE, 12 * SECTOR_SIZE));
+      // INT 16h: stuffed key is seen by peek (ZF clear) and read
+      expect(m.ram[0x62a]).toBe(0);
+      expect(m.ram[0x62c]).toBe(0x61);
+      expect(m.ram[0x62d] & 0x40).toBe(0);
+      expect(w(0x62e)).toBe(0x1e61);
       // INT 15h: no extended memory; E820 map; configuration table at F000:xxxx
       expect(w(0x618)).toBe(0);
       expect(m.ram[0x61a]).toBe(3);

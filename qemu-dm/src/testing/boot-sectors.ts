@@ -203,12 +203,32 @@ export const SERVICES_SECTOR = bootSector([
   0xcd, 0x13,                              // int 0x13
   0xa3, 0x14, 0x06,                        // mov [0x0614], ax
   // ; --- AH=42h into a buffer that crosses a 64 KiB boundary: 0000:FE00, 2 sectors ---
-  0xbe, 0x14, 0x7d,                        // mov si, dap
+  0xbe, 0x40, 0x7d,                        // mov si, dap
   0xb4, 0x42,                              // mov ah, 0x42
   0xb2, 0x80,                              // mov dl, 0x80
   0xcd, 0x13,                              // int 0x13
   0x18, 0xc0,                              // sbb al, al
   0xa3, 0x16, 0x06,                        // mov [0x0616], ax
+  // ; --- AH=03h: write those 2 sectors back at CHS 0/2/1 (= LBA 126) ---
+  0xb8, 0x02, 0x03,                        // mov ax, 0x0302
+  0xb9, 0x01, 0x00,                        // mov cx, 0x0001
+  0xba, 0x80, 0x02,                        // mov dx, 0x0280
+  0xbb, 0x00, 0xfe,                        // mov bx, 0xFE00
+  0xcd, 0x13,                              // int 0x13
+  0x18, 0xc0,                              // sbb al, al
+  0xa3, 0x28, 0x06,                        // mov [0x0628], ax
+  // ; --- INT 16h: stuff a key (AH=05h), peek it (AH=01h, ZF=0), read it (AH=00h) ---
+  0xb4, 0x05,                              // mov ah, 0x05
+  0xb9, 0x61, 0x1e,                        // mov cx, 0x1E61          ; scan 1Eh, 'a'
+  0xcd, 0x16,                              // int 0x16
+  0xa2, 0x2a, 0x06,                        // mov [0x062A], al
+  0xb4, 0x01,                              // mov ah, 0x01
+  0xcd, 0x16,                              // int 0x16
+  0x9f,                                    // lahf
+  0xa3, 0x2c, 0x06,                        // mov [0x062C], ax        ; AL = key's ASCII, AH = flags (ZF is bit 6)
+  0xb4, 0x00,                              // mov ah, 0x00
+  0xcd, 0x16,                              // int 0x16
+  0xa3, 0x2e, 0x06,                        // mov [0x062E], ax
   // ; --- INT 15h: AH=88h, E820h (16-bit view), C0h ---
   0xb4, 0x88,                              // mov ah, 0x88
   0xcd, 0x15,                              // int 0x15
@@ -237,7 +257,7 @@ export const SERVICES_SECTOR = bootSector([
   0xbb, 0x1e, 0x00,                        // mov bx, 0x001E          ; page 0, yellow on blue
   0xb9, 0x03, 0x00,                        // mov cx, 3
   0xba, 0x05, 0x0a,                        // mov dx, 0x0A05          ; row 10, column 5
-  0xbd, 0x24, 0x7d,                        // mov bp, str
+  0xbd, 0x50, 0x7d,                        // mov bp, str
   0xcd, 0x10,                              // int 0x10
   0xb4, 0x03,                              // mov ah, 0x03
   0x30, 0xff,                              // xor bh, bh
