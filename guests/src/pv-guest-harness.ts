@@ -44,6 +44,8 @@ import { BiosServices } from '../../domU-pv-kernel-shim/src/bios/services.ts';
 import { SystemService } from '../../domU-pv-kernel-shim/src/bios/system.ts';
 import { TimeService } from '../../domU-pv-kernel-shim/src/bios/time.ts';
 import { VideoService } from '../../domU-pv-kernel-shim/src/bios/video.ts';
+import { initBiosDataArea, loadBootSector, loadFlatKernel, setBootRegisters } from '../../domU-pv-kernel-shim/src/bios/boot.ts';
+import { DEFAULT_EQUIPMENT } from '../../domU-pv-kernel-shim/src/bios/system.ts';
 import { ConsoleFront } from '../../domU-pv-kernel-shim/src/console/console-front.ts';
 import { ConsoleBackend } from '../../dom0/src/backends/console/index.ts';
 
@@ -215,21 +217,16 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
       system: new SystemService({ memoryKib: GUEST_KIB }),
     });
 
-    if (o.boot === 'kernel') writeFlat(pages, 0x7c00, o.image);
+    initBiosDataArea(mem, { memoryKib: GUEST_KIB, equipment: DEFAULT_EQUIPMENT, hardDisks: front ? 1 : 0 });
+    if (o.boot === 'kernel') loadFlatKernel(mem, o.image, GUEST_KIB);
     else {
       if (!front) throw new Error('booting from disk needs a disk');
-      const r = await bios.parts.disk.transfer(front, 'read', 0, 1, 0x7c00);
-      if (r.status !== 0) throw new Error(`reading the boot sector failed: status ${r.status}`);
-      if (pages[7]![0xdfe] !== 0x55 || pages[7]![0xdff] !== 0xaa) throw new Error('no 55AA boot signature');
+      await loadBootSector(bios.parts.disk, front, mem);
     }
 
     const cpu = new Cpu({ model: '80186', memory: mem });
     for (const v of bios.vectors) cpu.setInterruptExit(v, true);
-    cpu.setReg('cs', 0);
-    cpu.setReg('ip', 0x7c00);
-    cpu.setReg('ss', 0);
-    cpu.setReg('sp', 0x7c00);
-    cpu.setReg('dl', 0x80);
+    setBootRegisters(cpu);
     let instructions = 0;
     const max = o.maxInstructions ?? 20_000_000;
     let outcome: GuestRun['outcome'] = 'budget';
@@ -274,10 +271,6 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
     for (const m of backendMaps) m.close();
     shm.close();
   }
-}
-
-function writeFlat(pages: Uint8Array[], addr: number, bytes: Uint8Array): void {
-  for (let i = 0; i < bytes.length; i++) pages[(addr + i) >>> 12]![(addr + i) & 0xfff] = bytes[i]!;
 }
 
 /** diskex's checksum: sum = rol(sum, 1) + word, over little-endian 16-bit words. */
