@@ -128,6 +128,11 @@ export const F_NONE = 0, F_ADD8 = 2, F_ADD16 = 3, F_SUB8 = 4, F_SUB16 = 5, F_LOG
 export const F_INC8 = 8, F_INC16 = 9, F_DEC8 = 10, F_DEC16 = 11;
 
 const EMPTY_PAGE: Uint8Array = new Uint8Array(0);
+
+/** Opcodes the fast path also takes behind one segment-override prefix (its ModRM forms). */
+const FAST_PREFIXABLE = new Uint8Array(256);
+for (let op = 0; op < 0x40; op++) if ((op & 7) < 4) FAST_PREFIXABLE[op] = 1;
+for (const op of [0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x88, 0x89, 0x8a, 0x8b, 0x8d, 0xc6, 0xc7]) FAST_PREFIXABLE[op] = 1;
 const ATT_IRQ = 1, ATT_SHADOW = 2, ATT_TRAP = 4, ATT_REPLAY = 8;
 
 /** Opcodes that are prefixes (segment override, LOCK, REP). */
@@ -883,9 +888,20 @@ export class Cpu {
         code = p;
         codePage = lin >>> 12;
       }
-      const o = lin & PAGE_MASK;
+      let o = lin & PAGE_MASK;
       if (o > 0xff8 || ip > 0xfff8) break;
-      const op = code[o];
+      let op = code[o];
+      // One segment override is taken here for the ModRM forms below; anything else prefixed
+      // goes to the general path.
+      let pfx = 0;
+      let ovr = -1;
+      if ((op & 0xe7) === 0x26) {
+        ovr = (op >> 3) & 3;
+        op = code[o + 1];
+        if (FAST_PREFIXABLE[op] === 0) break;
+        pfx = 1;
+        o += 1;
+      }
       switch (op) {
         case 0x01: case 0x09: case 0x11: case 0x19: case 0x21: case 0x29: case 0x31: case 0x39:
         case 0x03: case 0x0b: case 0x13: case 0x1b: case 0x23: case 0x2b: case 0x33: case 0x3b:
@@ -900,7 +916,7 @@ export class Cpu {
           if (m >= 0xc0) {
             e = regs[m & 7];
           } else {
-            len += this.fastEa(m, code, o + 2);
+            len += this.fastEa(m, code, o + 2, ovr);
             const off = this.eaOff;
             const la = ((this.sregs[this.eaSeg] << 4) + off) & am;
             const p = pages[la >>> 12];
@@ -933,7 +949,7 @@ export class Cpu {
               if (m >= 0xc0) regs[m & 7] = val;
               else { mem[mo] = val; mem[mo + 1] = val >>> 8; }
             }
-            ip += len;
+            ip += len + pfx;
             break;
           }
           let r: number;
@@ -954,7 +970,7 @@ export class Cpu {
             else if (m >= 0xc0) regs[m & 7] = r;
             else { mem[mo] = r; mem[mo + 1] = r >>> 8; }
           }
-          ip += len;
+          ip += len + pfx;
           break;
         }
         case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38:
@@ -970,7 +986,7 @@ export class Cpu {
           if (m >= 0xc0) {
             e = r8[BYTE_REG[m & 7]];
           } else {
-            len += this.fastEa(m, code, o + 2);
+            len += this.fastEa(m, code, o + 2, ovr);
             const la = ((this.sregs[this.eaSeg] << 4) + this.eaOff) & am;
             const p = pages[la >>> 12];
             if (p === null) break outer;
@@ -1000,7 +1016,7 @@ export class Cpu {
               if (m >= 0xc0) r8[BYTE_REG[m & 7]] = val;
               else mem[mo] = val;
             }
-            ip += len;
+            ip += len + pfx;
             break;
           }
           let r: number;
@@ -1021,7 +1037,7 @@ export class Cpu {
             else if (m >= 0xc0) r8[BYTE_REG[m & 7]] = r;
             else mem[mo] = r;
           }
-          ip += len;
+          ip += len + pfx;
           break;
         }
         case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c: {
@@ -1039,9 +1055,9 @@ export class Cpu {
         case 0x8d: {
           const m = code[o + 1];
           if (m >= 0xc0) break outer;
-          const len = 2 + this.fastEa(m, code, o + 2);
+          const len = 2 + this.fastEa(m, code, o + 2, ovr);
           regs[(m >> 3) & 7] = this.eaOff;
-          ip += len;
+          ip += len + pfx;
           break;
         }
         case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
@@ -1161,10 +1177,10 @@ export class Cpu {
 
   /**
    * Effective address for the fast path, reading the displacement straight from the code page at
-   * index p. Sets eaOff/eaSeg (no segment override: prefixed instructions take the general path)
-   * and returns the displacement's size.
+   * index p, with segment override `ovr` (-1 for none). Sets eaOff/eaSeg and returns the
+   * displacement's size.
    */
-  private fastEa(m: number, code: Uint8Array, p: number): number {
+  private fastEa(m: number, code: Uint8Array, p: number, ovr: number): number {
     const r = this.regs;
     let off: number;
     let seg = DS;
@@ -1178,7 +1194,7 @@ export class Cpu {
       case 6:
         if (m < 0x40) {
           this.eaOff = code[p] | (code[p + 1] << 8);
-          this.eaSeg = DS;
+          this.eaSeg = ovr >= 0 ? ovr : DS;
           return 2;
         }
         off = r[BP];
@@ -1190,7 +1206,7 @@ export class Cpu {
     if (m >= 0x80) { off += code[p] | (code[p + 1] << 8); len = 2; }
     else if (m >= 0x40) { off += (code[p] << 24) >> 24; len = 1; }
     this.eaOff = off & 0xffff;
-    this.eaSeg = seg;
+    this.eaSeg = ovr >= 0 ? ovr : seg;
     return len;
   }
 
