@@ -75,4 +75,14 @@ describe('blkfront', () => {
     expect(await p).toBe(BLKIF_RSP.ERROR);
     expect(g.grants.counters.ended).toBe(1);
   });
+
+  it('a backend publishing more responses than requests breaks the ring; nothing throws', async () => {
+    const g = guestWithDisk();
+    const p = g.front.queueRw('read', 0, [{ gfn: Gfn(0x50), firstSect: 0, lastSect: 0 }]);
+    new Uint32Array(g.ram.buffer, 0x9f000, 4)[2] = 5; // rsp_prod = 5 with one request outstanding
+    expect(g.front.handleResponses()).toBe(0);
+    expect(g.front.broken).toContain('5 responses for 1 outstanding');
+    g.front.failAll();
+    expect(await p).toBe(BLKIF_RSP.ERROR);
+  });
 });

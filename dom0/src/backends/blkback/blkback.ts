@@ -119,8 +119,8 @@ export class BlkbackDevice {
         for (let i = 0; i < n; i++) {
           this.ring.copyRequest(this.slot);
           this.counters.requests++;
-          const status = await this.handle();
-          this.respond(this.lastId, this.lastOp, status);
+          const r = await this.handle();
+          this.respond(r.id, r.operation, r.status);
         }
       }
       if (this.ring.broken) {
@@ -134,26 +134,20 @@ export class BlkbackDevice {
     }
   }
 
-  private lastId = 0n;
-  private lastOp = 0;
-
-  /** Parses the private copy in `slot` and executes it; returns the BLKIF_RSP_* status. */
-  private async handle(): Promise<number> {
+  /** Parses the private copy in `slot` and executes it: the response's id, operation and status. */
+  private async handle(): Promise<{ id: bigint; operation: number; status: number }> {
     let parsed: ReturnType<typeof parseRequest>;
     try {
       parsed = parseRequest(this.slotView, this.limits);
     } catch (e) {
-      this.lastId = 0n;
-      this.lastOp = this.slot[0]!;
-      return this.fail(BLKIF_RSP.ERROR, `unparseable request: ${String(e)}`);
+      return { id: this.slotView.getBigUint64(8, true), operation: this.slot[0]!, status: this.fail(BLKIF_RSP.ERROR, `unparseable request: ${String(e)}`) };
     }
-    this.lastId = parsed.id;
-    this.lastOp = parsed.operation;
-    if (parsed.kind === 'rejected') return this.fail(parsed.status, `${opName(parsed.operation)} id ${parsed.id}: ${parsed.reason}`);
+    const { id, operation } = parsed;
+    if (parsed.kind === 'rejected') return { id, operation, status: this.fail(parsed.status, `${opName(operation)} id ${id}: ${parsed.reason}`) };
     try {
-      return await this.execute(parsed);
+      return { id, operation, status: await this.execute(parsed) };
     } catch (e) {
-      return this.fail(BLKIF_RSP.ERROR, `${opName(parsed.operation)} id ${parsed.id}: I/O error: ${(e as Error).message ?? String(e)}`);
+      return { id, operation, status: this.fail(BLKIF_RSP.ERROR, `${opName(operation)} id ${id}: I/O error: ${(e as Error).message ?? String(e)}`) };
     }
   }
 
