@@ -1545,9 +1545,13 @@ d_ext_params:
 ; ---- disk transfer core ---------------------------------------------------------------------
 ; disk_rw: move E_COUNT sectors at E_LBA between the disk and ES:DI (E_DIR: 0 read, 1 write).
 ; In: DS = EBDA. Out: AH = INT 13h status (0 = success), CX = sectors transferred.
+; A bus master moves 16-bit words: a PRD region must start at an even address (PIIX4 ignores
+; bit 0), so a buffer at an odd address goes through PIO instead.
 disk_rw:
         test byte [E_FLAGS], 0x01
-        jnz ata_dma_rw
+        jz ata_pio_rw
+        test di, 1                      ; ES:DI is normalised: DI odd = odd physical address
+        jz ata_dma_rw
         ; fall through to PIO
 
 ; PIO: one command for the whole transfer; per sector, wait for DRQ then move 256 words with
