@@ -19,8 +19,15 @@
  *     }
  *   }
  *
- * State for save/restore/migration: `getState()` / `setState()` (plain JSON data).
- * Reset: `reset()` puts CS:IP at F000:FFF0.
+ * Other controls: `step()` runs exactly one instruction; `interrupt(vector)` vectors through the
+ * IVT now (e.g. a PV kernel reflecting a trap it chose not to serve); `getReg/setReg/setCarry`,
+ * `getFlags/setFlags` and the `regs`/`sregs`/`ip` fields give the register file.
+ * State for save/restore/migration: `getState()` / `setState()` (plain JSON data; complete any
+ * outstanding exit first). Reset: `reset()` puts CS:IP at F000:FFF0.
+ *
+ * Memory contract: `pages[i]` covers linear addresses i*4096 .. i*4096+4095 and is read and
+ * written in place; addresses wrap at 1 MiB (or 2 MiB with `a20: true`). Ports and null pages
+ * are offered to the synchronous handlers first and exit only when those decline.
  */
 export { Cpu, AX, CX, DX, BX, SP, BP, SI, DI, ES, CS, SS, DS } from './cpu.ts';
 export type { CpuExit, CpuModel, CpuOptions, CpuState, PendingState, RegName } from './cpu.ts';
