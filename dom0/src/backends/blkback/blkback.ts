@@ -57,7 +57,7 @@ export interface BlkbackOptions {
   features?: { flush?: boolean; discard?: boolean };
   /** One line per problem; defaults to silence (the counters still count). */
   log?: (line: string) => void;
-  /** How many lines `log` may receive before the device goes quiet (a hostile guest must not flood dom0's log). */
+  /** Problems logged before the device goes quiet (default 1: a hostile guest must not flood dom0's log; the counters keep counting). */
   logLimit?: number;
 }
 
@@ -271,7 +271,7 @@ export class BlkbackDevice {
   }
 
   private log(line: string): void {
-    const limit = this.o.logLimit ?? 20;
+    const limit = this.o.logLimit ?? 1;
     if (!this.o.log || this.logged > limit) return;
     this.logged++;
     this.o.log(this.logged > limit ? `blkback dom${this.o.frontendDomid}: further problems not logged (see counters)` : line);
