@@ -42,3 +42,19 @@ describe('disassembler', () => {
     expect(dis('d0 f0', '8086')).toEqual(['setmo al, 1']);
   });
 });
+
+describe('tracing', () => {
+  it('prints CS:IP, bytes, the instruction and registers for each step', async () => {
+    const { machine } = await import('./test-machine.ts');
+    const { traceLine } = await import('./disasm.ts');
+    const { cpu } = machine([0xb8, 0x02, 0x00, 0x01, 0xc0, 0xf4]); // mov ax, 2; add ax, ax; hlt
+    const lines: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      lines.push(traceLine(cpu));
+      cpu.step();
+    }
+    expect(lines[0]).toMatch(/^1000:0100  b80200\s+mov ax, 0x2\s+AX=0000/);
+    expect(lines[1]).toMatch(/^1000:0103  01c0\s+add ax, ax\s+AX=0002/);
+    expect(lines[2]).toMatch(/^1000:0105  f4\s+hlt\s+AX=0004/);
+  });
+});

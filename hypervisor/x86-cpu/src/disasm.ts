@@ -95,3 +95,36 @@ export function disassembleBytes(bytes: ArrayLike<number>, model: '8086' | '8018
   }
   return out;
 }
+
+/** Minimal view of a CPU for tracing (avoids a dependency cycle with cpu.ts). */
+export interface TraceableCpu {
+  readonly model: '8086' | '80186';
+  readonly regs: Uint16Array;
+  readonly sregs: Uint16Array;
+  ip: number;
+  readonly amask: number;
+  rdLin8(a: number): number;
+  getFlags(): number;
+}
+
+/** The instruction at CS:IP, disassembled (reads memory through the CPU, RAM or MMIO handler). */
+export function disassembleAt(cpu: TraceableCpu): Disassembly {
+  const base = cpu.sregs[1] << 4;
+  const ip = cpu.ip;
+  return disassemble((i) => cpu.rdLin8((base + ((ip + i) & 0xffff)) & cpu.amask), cpu.model, ip);
+}
+
+/**
+ * One trace line: `CS:IP  bytes  instruction  registers`, e.g. for `xl` debug output:
+ * `1000:0100  01d8          add ax, bx      AX=0001 BX=0002 ... FL=0002`.
+ */
+export function traceLine(cpu: TraceableCpu): string {
+  const d = disassembleAt(cpu);
+  const base = cpu.sregs[1] << 4;
+  const bytes: string[] = [];
+  for (let i = 0; i < d.length; i++) bytes.push(cpu.rdLin8((base + ((cpu.ip + i) & 0xffff)) & cpu.amask).toString(16).padStart(2, '0'));
+  const h = (v: number): string => v.toString(16).padStart(4, '0');
+  const r = cpu.regs, s = cpu.sregs;
+  const regs = `AX=${h(r[0])} BX=${h(r[3])} CX=${h(r[1])} DX=${h(r[2])} SP=${h(r[4])} BP=${h(r[5])} SI=${h(r[6])} DI=${h(r[7])} DS=${h(s[3])} ES=${h(s[0])} SS=${h(s[2])} FL=${h(cpu.getFlags())}`;
+  return `${h(s[1])}:${h(cpu.ip)}  ${bytes.join('').padEnd(14)}${d.text.padEnd(28)}${regs}`;
+}

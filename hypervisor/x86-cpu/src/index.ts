@@ -38,5 +38,5 @@ export { opcodeTable } from './opcode-table.ts';
 export type { Family, Operand, OpcodeDef, OpcodeEntry, OpcodeTable } from './opcode-table.ts';
 export { decode } from './decoder.ts';
 export type { Decoded } from './decoder.ts';
-export { disassemble, disassembleBytes } from './disasm.ts';
-export type { Disassembly } from './disasm.ts';
+export { disassemble, disassembleAt, disassembleBytes, traceLine } from './disasm.ts';
+export type { Disassembly, TraceableCpu } from './disasm.ts';
