@@ -133,7 +133,10 @@ describe.each(['kernel', 'disk'] as const)('diskex booted from %s', (boot) => {
     expect(r.blkback!.flushes).toBe(2);
     expect(r.blkfront!.requests).toBeGreaterThanOrEqual(r.blkback!.requests);
     expect(r.grants.granted).toBe(r.grants.ended + 1); // all but the ring page's grant were ended
-    expect(r.handshake).toContain('back set-state 4');
-    expect(r.handshake).toContain('front set-state 4');
+    // The handshake's xenstore writes, in order (docs/xenbus-handshake.md).
+    const states = r.handshake.filter((h) => / state=/.test(h));
+    expect(states).toEqual(['back state=2', 'front state=3', 'back state=4', 'front state=4']);
+    expect(r.handshake.indexOf('front ring-ref=8')).toBeLessThan(r.handshake.indexOf('front state=3'));
+    expect(r.handshake.indexOf('back sectors=8192')).toBeLessThan(r.handshake.indexOf('back state=4'));
   });
 });

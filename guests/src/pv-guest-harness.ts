@@ -7,7 +7,7 @@
  * What is real: guest memory, the grant frame and the ring page live in one MAP_SHARED file
  * (`SharedMemory`), and blkback reaches the ring through its own second mapping of that file;
  * the guest's grant entries are written by the shim's GuestGrantTable; both xenbus halves run
- * their handshake over an in-memory key-value map; INT 10h output goes through the shim's
+ * their handshake through their xenbus drivers over an in-memory key-value map; INT 10h output goes through the shim's
  * console front and a `xencons_interface` page to dom0's console backend, which logs it to a file.
  *
  * What is a TEST DOUBLE, not the product: the hypervisor. Grant copies go through
@@ -24,19 +24,11 @@ import { join } from 'node:path';
 import { Cpu } from '@xenlab/x86-cpu';
 import { BackRing, BLKIF_ENTRY_BYTES, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
 import { DomId, Gfn, GrantFrame, XenbusState } from '@xenlab/xen-public';
-import {
-  backendStep,
-  BlkbackDevice,
-  connectKeys,
-  createBackendMachine,
-  DiskImage,
-  featureKeys,
-  type BackendAction,
-  type BackendMachine,
-} from '../../dom0/src/backends/blkback/index.ts';
+import { BackendXenbusDriver, BlkbackDevice, connectKeys, createBackendMachine, DiskImage, featureKeys } from '../../dom0/src/backends/blkback/index.ts';
 import { InMemoryGrantCopy } from '../../dom0/src/backends/blkback/testing/in-memory-grant-table.ts';
 import { Blkfront, type BlkDiskInfo } from '../../domU-pv-kernel-shim/src/blkfront/blkfront.ts';
-import { createFrontendMachine, frontendStep, type FrontendAction, type FrontendMachine } from '../../domU-pv-kernel-shim/src/blkfront/xenbus-frontend.ts';
+import { createFrontendMachine } from '../../domU-pv-kernel-shim/src/blkfront/xenbus-frontend.ts';
+import { FrontendXenbusDriver } from '../../domU-pv-kernel-shim/src/blkfront/xenbus-driver.ts';
 import { GuestGrantTable } from '../../domU-pv-kernel-shim/src/grant-table.ts';
 import { Int13Service } from '../../domU-pv-kernel-shim/src/bios/int13.ts';
 import { KeyboardService } from '../../domU-pv-kernel-shim/src/bios/keyboard.ts';
@@ -118,28 +110,27 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
 
     if (o.disk) {
       const disk = DiskImage.open(o.disk);
-      let bm: BackendMachine = createBackendMachine(featureKeys(), connectKeys({ sizeBytes: disk.sizeBytes, readOnly: false }));
-      let fm: FrontendMachine = createFrontendMachine();
-      const nodes = (base: string) => Object.fromEntries([...store].filter(([k]) => k.startsWith(base + '/')).map(([k, v]) => [k.slice(base.length + 1), v]));
-      const toBack = (input: Parameters<typeof backendStep>[1]) => {
-        const r = backendStep(bm, input);
-        bm = r.machine;
-        r.actions.forEach(doBack);
+      // xenstore stand-in: a map; a write fires the watches each half would have set
+      // (backend: the frontend's state and its own online node; frontend: the backend's state).
+      let backDriver: BackendXenbusDriver | undefined;
+      let frontDriver: FrontendXenbusDriver | undefined;
+      const xs = {
+        tryRead: async (p: string) => store.get(p),
+        write: async (p: string, v: string) => {
+          store.set(p, v);
+          handshake.push(`${p.startsWith(be) ? 'back' : 'front'} ${p.slice(p.lastIndexOf('/') + 1)}=${v}`);
+          if (p === `${fe}/state` || p === `${be}/online`) void backDriver?.changed();
+          if (p === `${be}/state`) void frontDriver?.changed();
+        },
       };
-      const toFront = (input: Parameters<typeof frontendStep>[1]) => {
-        const r = frontendStep(fm, input);
-        fm = r.machine;
-        r.actions.forEach(doFront);
-      };
-      const doBack = (a: BackendAction) => {
-        handshake.push(`back ${a.kind}${a.kind === 'set-state' ? ' ' + a.state : a.kind === 'write' ? ' ' + a.key : ''}`);
-        if (a.kind === 'write') store.set(`${be}/${a.key}`, a.value);
-        else if (a.kind === 'set-state') {
-          store.set(`${be}/state`, String(a.state));
-          toFront({ kind: 'backend-changed', state: a.state, nodes: nodes(be) });
-        } else if (a.kind === 'connect') {
+      backDriver = new BackendXenbusDriver({
+        store: xs,
+        backendPath: be,
+        frontendPath: fe,
+        machine: createBackendMachine(featureKeys(), connectKeys({ sizeBytes: disk.sizeBytes, readOnly: false })),
+        connect: async (ring) => {
           // Map the ring: the grant entry names the guest frame; dom0 maps that frame of machine memory.
-          const entry = grantFrame.frame(a.ring.ringRef);
+          const entry = grantFrame.frame(ring.ringRef);
           const ringMap = SharedMemory.open(memFile, { offset: (1 + entry) * PAGE, length: PAGE });
           backendMaps.push(ringMap);
           back = new BlkbackDevice({
@@ -149,39 +140,45 @@ export async function runPvGuest(o: RunOptions): Promise<GuestRun> {
             grants: grantCopy,
             notify: () => queueMicrotask(() => front?.handleResponses()),
           });
-          toBack({ kind: 'ring-connected' });
-        } else if (a.kind === 'error') throw new Error(`backend: ${a.message}`);
-      };
-      const doFront = (a: FrontendAction) => {
-        handshake.push(`front ${a.kind}${a.kind === 'set-state' ? ' ' + a.state : a.kind === 'write' ? ' ' + a.key : ''}`);
-        if (a.kind === 'setup-ring') {
+        },
+        disconnect: async () => {},
+        remove: async () => disk.close(),
+        log: (l) => handshake.push(`back log ${l}`),
+      });
+      frontDriver = new FrontendXenbusDriver({
+        store: xs,
+        frontendPath: fe,
+        machine: createFrontendMachine(),
+        setupRing: async () => {
           frontRing = FrontRing.init(shm.buffer, (1 + RING_GFN) * PAGE, PAGE, BLKIF_ENTRY_BYTES);
-          const ref = gnttab.grantAccess(DOM0, Gfn(RING_GFN), false)!;
-          toFront({ kind: 'ring-ready', ringRef: ref, eventChannel: EVTCHN });
-        } else if (a.kind === 'write') store.set(`${fe}/${a.key}`, a.value);
-        else if (a.kind === 'set-state') {
-          store.set(`${fe}/state`, String(a.state));
-          toBack({ kind: 'frontend-changed', state: a.state, nodes: nodes(fe) });
-        } else if (a.kind === 'connected') {
-          front = makeFront(a.disk);
+          return { ringRef: gnttab.grantAccess(DOM0, Gfn(RING_GFN), false)!, eventChannel: EVTCHN };
+        },
+        connected: (info: BlkDiskInfo) => {
+          front = new Blkfront({
+            ring: frontRing!,
+            backendDomid: DOM0,
+            grants: gnttab,
+            notify: () => queueMicrotask(() => void back?.kick()),
+            info,
+            handle: 51712,
+          });
           markConnected!();
-        } else if (a.kind === 'error') throw new Error(`frontend: ${a.message}`);
-      };
-      const makeFront = (info: BlkDiskInfo) =>
-        new Blkfront({
-          ring: frontRing!,
-          backendDomid: DOM0,
-          grants: gnttab,
-          notify: () => queueMicrotask(() => void back?.kick()),
-          info,
-          handle: 51712,
-        });
-      // The toolstack created both directories in Initialising; the backend probes, the frontend starts.
+        },
+        teardown: async () => front?.failAll(),
+        log: (l) => handshake.push(`front log ${l}`),
+      });
+      // The toolstack created and linked both directories in Initialising; dom0 probes, the shim starts.
       store.set(`${be}/state`, String(XenbusState.Initialising));
+      store.set(`${be}/online`, '1');
       store.set(`${fe}/state`, String(XenbusState.Initialising));
-      toFront({ kind: 'start' });
-      toBack({ kind: 'probe' });
-      await connected;
+      store.set(`${fe}/backend`, be);
+      await frontDriver.start();
+      await backDriver.probe();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        connected,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`vbd handshake did not complete: ${handshake.join('; ')}`)), 5000))),
+      ]).finally(() => clearTimeout(timer));
     }
 
     // ---- the console: the shim's front over a page of guest memory, dom0's backend logging it.

@@ -19,3 +19,4 @@ export {
   type FrontendRing,
   type FrontendNodes,
 } from './xenbus-backend.ts';
+export { BackendXenbusDriver, errorPath, type BackendDriverOptions, type XenbusStore } from './xenbus-driver.ts';
