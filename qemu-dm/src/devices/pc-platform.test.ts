@@ -57,4 +57,28 @@ describe('PcPlatform: the port map and whole-machine snapshots', () => {
     expect(b.p.vga.screen()[0]).toBe('A');
     expect(() => b.p.restore({ ...JSON.parse(json), version: 2 })).toThrow(/version 2/);
   });
+
+  it('random requests to every device (plain and string, good and bad pointers) never throw', () => {
+    const { p } = platform();
+    const mem = new FlatDmaMemory(new Uint8Array(0x10000));
+    const ports = [0x1f0, 0x1f1, 0x1f2, 0x1f3, 0x1f4, 0x1f5, 0x1f6, 0x1f7, 0x3f6, 0xc000, 0xc002, 0xc004, 0xc006, 0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd, 0x3fe, 0x3ff, 0x60, 0x64, 0x70, 0x71, 0x3d4, 0x3d5, 0x3da, 0x3c0, 0xb004, 0xb005, 0xe9, 0x1234];
+    let seed = 99;
+    const rnd = (n: number) => (seed = (seed * 1664525 + 1013904223) >>> 0) % n;
+    for (let i = 0; i < 30_000; i++) {
+      const mmio = rnd(10) === 0;
+      const req = {
+        space: mmio ? ('mmio' as const) : ('pio' as const),
+        dir: rnd(2) ? ('read' as const) : ('write' as const),
+        addr: mmio ? 0xb8000 + rnd(0x9000) : ports[rnd(ports.length)],
+        size: ([1, 2, 4] as const)[rnd(3)],
+        count: 1 + rnd(64),
+        dataIsPtr: rnd(4) === 0,
+        df: rnd(2) === 0,
+        data: rnd(3) === 0 ? 0xfffff000 + rnd(0x2000) : rnd(0x10000),
+      };
+      expect(() => p.bus.handle(req, mem)).not.toThrow();
+    }
+    expect(() => JSON.stringify(p.snapshot())).not.toThrow();
+  });
 });
+

@@ -65,4 +65,22 @@ describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => 
     expect(dma.m.platform.ata.counters.dmaTransfers).toBeGreaterThan(0);
     expect(pio.m.platform.ata.counters.dmaTransfers).toBe(0);
   });
+
+  it('saved in the middle of its run and restored into a new machine, it finishes the same way', () => {
+    const whole = boot(true);
+    const bin = new Uint8Array(readFileSync(DISKEX));
+    const diskA = new MemoryBlockImage(8192);
+    diskA.bytes.set(bin, 0);
+    const a = new TestMachine({ disk: diskA, dma: true });
+    // stop part-way through the report, in the middle of the INT 13h checks
+    expect(a.run(20_000_000, (m) => m.serial.includes('WRITE43')).reason).toBe('until');
+    const snap = JSON.parse(JSON.stringify(a.snapshot()));
+    const diskB = new MemoryBlockImage(diskA.bytes.slice()); // the disk travels separately, as in Xen
+    const b = new TestMachine({ disk: diskB, dma: true });
+    b.restore(snap);
+    expect(b.run(20_000_000).reason).toBe('poweroff');
+    expect(b.serial).toBe(whole.m.serial);
+    expect(diskB.bytes).toEqual(whole.disk.bytes);
+  });
 });
+

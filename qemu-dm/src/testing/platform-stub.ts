@@ -17,6 +17,19 @@ export class PicPairStub {
   private icwStep = [0, 0];
   readonly counters = { eoi: 0, delivered: 0 };
 
+  snapshot(): { base: number[]; imr: number[]; irr: number[]; isr: number[]; levels: number; icwStep: number[] } {
+    return { base: [...this.base], imr: [...this.imr], irr: [...this.irr], isr: [...this.isr], levels: this.levels, icwStep: [...this.icwStep] };
+  }
+
+  restore(st: ReturnType<PicPairStub['snapshot']>): void {
+    this.base = [...st.base];
+    this.imr = [...st.imr];
+    this.irr = [...st.irr];
+    this.isr = [...st.isr];
+    this.levels = st.levels;
+    this.icwStep = [...st.icwStep];
+  }
+
   /** A device's line changed level; the 8259 is edge triggered (AT default). */
   setLevel(line: number, level: boolean): void {
     const bit = 1 << line;
@@ -111,6 +124,17 @@ export class PitStub {
   programmed = false;
   private lsbNext = true;
   private latch = 0;
+
+  snapshot(): { reload: number; programmed: boolean; lsbNext: boolean; latch: number } {
+    return { reload: this.reload, programmed: this.programmed, lsbNext: this.lsbNext, latch: this.latch };
+  }
+
+  restore(st: ReturnType<PitStub['snapshot']>): void {
+    this.reload = st.reload;
+    this.programmed = st.programmed;
+    this.lsbNext = st.lsbNext;
+    this.latch = st.latch;
+  }
 
   out(port: number, value: number): void {
     if (port === 0x43) {

@@ -8,8 +8,9 @@
  * Memory map: 0-9FFFF RAM, A0000-EFFFF not RAM (MMIO: VGA text at B8000), F0000-FFFFF RAM
  * holding the BIOS image (in Xen, hvmloader/qemu copy the BIOS into guest RAM the same way).
  */
-import { Cpu, IF, type CpuExit, type Page } from '@xenlab/x86-cpu';
-import { PcPlatform, type PcPlatformOptions } from '../devices/pc-platform.ts';
+import { Cpu, IF, type CpuExit, type CpuState, type Page } from '@xenlab/x86-cpu';
+import { PcPlatform, type PcPlatformOptions, type PcPlatformSnapshot } from '../devices/pc-platform.ts';
+import { b64ToBytes, bytesToB64 } from '../devices/memory.ts';
 import type { IoRequest } from '../devices/io-bus.ts';
 import type { AccessSize, BlockImage, DmaMemory } from '../devices/types.ts';
 import { PicPairStub, PitStub } from './platform-stub.ts';
@@ -79,6 +80,18 @@ export interface RunResult {
 }
 
 /** A guest write to the diagnostic port 80h, with the exit counters at that moment. */
+/** Everything needed to resume a TestMachine elsewhere: the save/restore path in miniature. */
+export interface TestMachineSnapshot {
+  cpu: CpuState;
+  /** Guest RAM (base64). */
+  ram: string;
+  devices: PcPlatformSnapshot;
+  pic: ReturnType<PicPairStub['snapshot']>;
+  pit: ReturnType<PitStub['snapshot']>;
+  serial: string;
+  sinceTick: number;
+}
+
 export interface Marker {
   value: number;
   exits: number;
@@ -173,6 +186,29 @@ export class TestMachine {
       if (until?.(this)) return { reason: 'until', instructions: this.instructions - start };
     }
     return { reason: 'budget', instructions: this.instructions - start };
+  }
+
+  /** Snapshot between `run` calls (no exit is half-completed then). Plain JSON data. */
+  snapshot(): TestMachineSnapshot {
+    return {
+      cpu: this.cpu.getState(),
+      ram: bytesToB64(this.ram),
+      devices: this.platform.snapshot(),
+      pic: this.pic.snapshot(),
+      pit: this.pit.snapshot(),
+      serial: this.serial,
+      sinceTick: this.sinceTick,
+    };
+  }
+
+  restore(snap: TestMachineSnapshot): void {
+    this.ram.set(b64ToBytes(snap.ram));
+    this.cpu.setState(snap.cpu);
+    this.platform.restore(snap.devices);
+    this.pic.restore(snap.pic);
+    this.pit.restore(snap.pit);
+    this.serial = snap.serial;
+    this.sinceTick = snap.sinceTick;
   }
 
   /** Exit counts between two diagnostic-port markers (values written to port 80h). */
