@@ -1,7 +1,8 @@
 import { XenbusState as S } from '@xenlab/xen-public';
 import { describe, expect, it } from 'vitest';
 import type { BlkDiskInfo } from './blkfront.ts';
-import { errorPath, FrontendXenbusDriver } from './xenbus-driver.ts';
+import { errorPath, type XenbusStore, FrontendXenbusDriver } from './xenbus-driver.ts';
+import type { XenstoreClient } from '@xenlab/xenstore-client';
 import { createFrontendMachine } from './xenbus-frontend.ts';
 
 const BE = '/local/domain/0/backend/vbd/5/51712';
@@ -31,7 +32,13 @@ function setup(setupFails?: string) {
   return { store, calls, driver, backend, disk: () => disk };
 }
 
+/** Compile-time: the real xenstore client is a XenbusStore. */
+export type ClientIsStore = XenstoreClient extends XenbusStore ? true : never;
+const clientIsStore: ClientIsStore = true;
+
 describe('frontend xenbus driver', () => {
+  it('XenstoreClient satisfies XenbusStore', () => expect(clientIsStore).toBe(true));
+
   it('finds its backend, publishes the ring when the backend waits, connects when it connects', async () => {
     const t = setup();
     await t.driver.start();

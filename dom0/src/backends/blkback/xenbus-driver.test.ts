@@ -1,6 +1,7 @@
 import { XenbusState as S } from '@xenlab/xen-public';
 import { describe, expect, it } from 'vitest';
-import { BackendXenbusDriver, connectKeys, createBackendMachine, errorPath, featureKeys, type FrontendRing } from './index.ts';
+import { BackendXenbusDriver, connectKeys, createBackendMachine, errorPath, type XenbusStore, featureKeys, type FrontendRing } from './index.ts';
+import type { XenstoreClient } from '@xenlab/xenstore-client';
 
 const BE = '/local/domain/0/backend/vbd/5/51712';
 const FE = '/local/domain/5/device/vbd/51712';
@@ -28,7 +29,13 @@ function setup(connectFails?: string) {
   return { store, calls, driver, frontend };
 }
 
+/** Compile-time: the real xenstore client is a XenbusStore. */
+export type ClientIsStore = XenstoreClient extends XenbusStore ? true : never;
+const clientIsStore: ClientIsStore = true;
+
 describe('backend xenbus driver', () => {
+  it('XenstoreClient satisfies XenbusStore', () => expect(clientIsStore).toBe(true));
+
   it('publishes features, connects the ring the frontend published, then the disk size', async () => {
     const t = setup();
     await t.driver.probe();
