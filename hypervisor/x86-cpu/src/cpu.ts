@@ -210,7 +210,11 @@ export class Cpu {
     this.reset();
   }
 
-  /** Power-on/RESET state: CS:IP = F000:FFF0, DS = ES = SS = 0, FLAGS clear, nothing pending. */
+  /**
+   * Power-on/RESET state: CS:IP = F000:FFF0, DS = ES = SS = 0, FLAGS clear, nothing pending.
+   * The trap-table marks (`setInterruptExit`) are hypervisor configuration, not CPU state, and
+   * survive a reset.
+   */
   reset(): void {
     this.regs.fill(0);
     this.sregs.fill(0);
@@ -1676,8 +1680,8 @@ export class Cpu {
       }
       case 3: case 5: {
         if (m >= 0xc0 && this.is186) this.fault(6);
-        // Register form (undefined on the 8086): use the register as the offset, segment from
-        // the last effective address calculation is unknowable; we keep offset 0 there.
+        // The register form is undefined on the 8086 (the chip reuses a stale internal address;
+        // the data excludes it). We take the register as the offset and keep CS.
         const off = m >= 0xc0 ? regs[m & 7] : this.rd16(this.eaSeg, this.eaOff);
         const seg = m >= 0xc0 ? this.sregs[CS] : this.rd16(this.eaSeg, (this.eaOff + 2) & 0xffff);
         if (sub === 3) {
