@@ -25,8 +25,37 @@ export interface RegisterFile {
 export const FLAG_CF = 0x0001;
 export const FLAG_ZF = 0x0040;
 
+/**
+ * A trap frame as plain data: the register fields of `@xenlab/x86-cpu`'s `CpuState` (same names),
+ * which is what a hypervisor can send the shim in a message and take back to resume the vCPU.
+ */
+export interface TrapFrame {
+  ax: number; bx: number; cx: number; dx: number;
+  sp: number; bp: number; si: number; di: number;
+  cs: number; ds: number; es: number; ss: number;
+  ip: number;
+  flags: number;
+}
+
+const FRAME_REGS = ['ax', 'bx', 'cx', 'dx', 'sp', 'bp', 'si', 'di', 'cs', 'ds', 'es', 'ss', 'ip'] as const;
+
 /** A plain register file (for tests and for a shim that keeps the trap frame itself). */
 export class Registers implements RegisterFile {
+  /** A register file over a trap frame received from the hypervisor. */
+  static fromFrame(f: TrapFrame): Registers {
+    const r = new Registers();
+    for (const k of FRAME_REGS) r.setReg(k, f[k]);
+    r.flags = f.flags & 0xffff;
+    return r;
+  }
+
+  /** The frame to send back when the service is done (the vCPU resumes with these). */
+  toFrame(): TrapFrame {
+    const f = { flags: this.flags } as TrapFrame;
+    for (const k of FRAME_REGS) f[k] = this.getReg(k);
+    return f;
+  }
+
   private readonly r: Record<RegName, number> = {
     ax: 0, cx: 0, dx: 0, bx: 0, sp: 0, bp: 0, si: 0, di: 0, al: 0, cl: 0, dl: 0, bl: 0, ah: 0, ch: 0, dh: 0, bh: 0, es: 0, cs: 0, ss: 0, ds: 0, ip: 0,
   };

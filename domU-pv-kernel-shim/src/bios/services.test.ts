@@ -136,3 +136,17 @@ describe('INT 11h, 12h, 15h', () => {
     expect((await b.call(0x15, { ax: 0x8800 })).r.getReg('ax')).toBe(0);
   });
 });
+
+describe('trap frames', () => {
+  it('a frame in, a service, a frame out', async () => {
+    const { Registers: R } = await import('./machine.ts');
+    const b = bios();
+    const frame = { ax: 0x0e41, bx: 7, cx: 0, dx: 0, sp: 0x7bfe, bp: 0, si: 0, di: 0, cs: 0, ds: 0, es: 0, ss: 0, ip: 0x7c10, flags: 0x0203 };
+    const regs = R.fromFrame(frame);
+    expect(await b.services.serve(0x10, regs)).toBe('resume');
+    expect(regs.toFrame()).toEqual(frame);
+    const apm = R.fromFrame({ ...frame, ax: 0x5300, bx: 0 });
+    await b.services.serve(0x15, apm);
+    expect(apm.toFrame()).toMatchObject({ ax: 0x0102, bx: 0x504d, flags: 0x0202, ip: 0x7c10 });
+  });
+});
