@@ -10,7 +10,11 @@ export class XsError extends Error {
     readonly xenName: XsErrorName,
     detail?: string,
   ) {
+    // A guest's mistake is routine data, not a bug: skip the (costly) stack capture.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(detail ? `${xenName}: ${detail}` : xenName);
+    Error.stackTraceLimit = limit;
     this.name = 'XsError';
   }
 }

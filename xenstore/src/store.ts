@@ -114,8 +114,8 @@ function lookupIn(root: XsNode, abs: string): XsNode | undefined {
 export class View {
   /** Transaction read set: path -> generation seen (ABSENT if missing); null outside transactions. */
   readonly accessed: Map<string, number> | null;
-  readonly ownedDelta = new Map<number, number>();
-  readonly events: ChangeEvent[] = [];
+  private delta: Map<number, number> | undefined;
+  private changes: ChangeEvent[] | undefined;
 
   constructor(
     readonly store: Store,
@@ -131,8 +131,18 @@ export class View {
     return n;
   }
 
+  /** Node-count changes per owner (allocated on first change: most views only read). */
+  get ownedDelta(): Map<number, number> {
+    return (this.delta ??= new Map());
+  }
+
+  /** Changes watchers may hear about. */
+  get events(): ChangeEvent[] {
+    return (this.changes ??= []);
+  }
+
   owned(domid: number): number {
-    return this.store.ownedBy(domid) + (this.ownedDelta.get(domid) ?? 0);
+    return this.store.ownedBy(domid) + (this.delta?.get(domid) ?? 0);
   }
 
   private count(domid: number, delta: number): void {

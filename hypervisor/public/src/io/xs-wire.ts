@@ -105,21 +105,31 @@ export interface XsMessage extends XsHeader {
 }
 
 export function encodeHeader(h: XsHeader, out: Uint8Array = new Uint8Array(XS_HEADER_BYTES), at = 0): Uint8Array {
-  const dv = new DataView(out.buffer, out.byteOffset + at, XS_HEADER_BYTES);
-  dv.setUint32(XSD_SOCKMSG.type.offset, h.type >>> 0, true);
-  dv.setUint32(XSD_SOCKMSG.reqId.offset, h.reqId >>> 0, true);
-  dv.setUint32(XSD_SOCKMSG.txId.offset, h.txId >>> 0, true);
-  dv.setUint32(XSD_SOCKMSG.len.offset, h.len >>> 0, true);
+  putU32(out, at + XSD_SOCKMSG.type.offset, h.type);
+  putU32(out, at + XSD_SOCKMSG.reqId.offset, h.reqId);
+  putU32(out, at + XSD_SOCKMSG.txId.offset, h.txId);
+  putU32(out, at + XSD_SOCKMSG.len.offset, h.len);
   return out;
 }
 
+/** Little-endian u32 access without allocating a DataView (this is on every message's path). */
+function putU32(b: Uint8Array, at: number, v: number): void {
+  b[at] = v & 0xff;
+  b[at + 1] = (v >>> 8) & 0xff;
+  b[at + 2] = (v >>> 16) & 0xff;
+  b[at + 3] = (v >>> 24) & 0xff;
+}
+
+function getU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
+}
+
 export function decodeHeader(buf: Uint8Array, at = 0): XsHeader {
-  const dv = new DataView(buf.buffer, buf.byteOffset + at, XS_HEADER_BYTES);
   return {
-    type: dv.getUint32(XSD_SOCKMSG.type.offset, true),
-    reqId: dv.getUint32(XSD_SOCKMSG.reqId.offset, true),
-    txId: dv.getUint32(XSD_SOCKMSG.txId.offset, true),
-    len: dv.getUint32(XSD_SOCKMSG.len.offset, true),
+    type: getU32(buf, at + XSD_SOCKMSG.type.offset),
+    reqId: getU32(buf, at + XSD_SOCKMSG.reqId.offset),
+    txId: getU32(buf, at + XSD_SOCKMSG.txId.offset),
+    len: getU32(buf, at + XSD_SOCKMSG.len.offset),
   };
 }
 
@@ -211,17 +221,23 @@ export class XsFrameDecoder {
     }
     let at = 0;
     while (data.length - at >= XS_HEADER_BYTES) {
-      const h = decodeHeader(data, at);
-      if (h.len > this.maxPayload) {
+      const len = getU32(data, at + XSD_SOCKMSG.len.offset);
+      if (len > this.maxPayload) {
         this.error = 'payload-too-long';
         this.used = 0;
         return out;
       }
-      if (data.length - at < XS_HEADER_BYTES + h.len) break;
+      if (data.length - at < XS_HEADER_BYTES + len) break;
       // Copy: the source may be a socket buffer or shared memory that is reused.
-      const payload = data.slice(at + XS_HEADER_BYTES, at + XS_HEADER_BYTES + h.len);
-      out.push({ type: h.type, reqId: h.reqId, txId: h.txId, len: h.len, payload });
-      at += XS_HEADER_BYTES + h.len;
+      const payload = data.slice(at + XS_HEADER_BYTES, at + XS_HEADER_BYTES + len);
+      out.push({
+        type: getU32(data, at + XSD_SOCKMSG.type.offset),
+        reqId: getU32(data, at + XSD_SOCKMSG.reqId.offset),
+        txId: getU32(data, at + XSD_SOCKMSG.txId.offset),
+        len,
+        payload,
+      });
+      at += XS_HEADER_BYTES + len;
     }
     const rest = data.length - at;
     if (rest === 0) {
