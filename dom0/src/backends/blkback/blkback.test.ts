@@ -213,4 +213,17 @@ describe('BlkbackDevice', () => {
     expect(t.front.responses().map((r) => r.status)).toEqual([BLKIF_RSP.ERROR, BLKIF_RSP.ERROR]);
     expect(t.logs[0]).toContain('I/O error: EIO');
   });
+
+  it('an unexpected failure stops only this device, it does not throw out of kick()', async () => {
+    const t = setup();
+    const g = t.guest.grant(0);
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
+    t.front.push();
+    (t.dev as unknown as { respond: () => never }).respond = () => {
+      throw new TypeError('detached ArrayBuffer');
+    };
+    await expect(t.dev.kick()).resolves.toBeUndefined();
+    expect(t.dev.stopped).toContain('internal error: detached ArrayBuffer');
+    expect(t.logs.at(-1)).toContain('ring stopped');
+  });
 });

@@ -107,6 +107,10 @@ export class BlkbackDevice {
         this.again = false;
         await this.serve();
       } while (this.again && !this.stopped);
+    } catch (e) {
+      // Not a guest's doing (those are answered above): the ring mapping went away, say. Stop this
+      // device only; dom0 goes on.
+      this.stop(`internal error: ${(e as Error).message ?? String(e)}`);
     } finally {
       this.running = false;
     }
