@@ -26,6 +26,8 @@ export interface ConsoleBackendCounters {
   badIndex: number;
   /** Input bytes dropped because the pending-input buffer was full. */
   inputDropped: number;
+  /** Writes to the log file that failed (disk full, say); output still reaches the client. */
+  logErrors: number;
 }
 
 export interface ConsoleBackendOptions {
@@ -45,7 +47,7 @@ export interface ConsoleBackendOptions {
 }
 
 export class ConsoleBackend {
-  readonly counters: ConsoleBackendCounters = { bytesOut: 0, bytesIn: 0, notificationsSent: 0, badIndex: 0, inputDropped: 0 };
+  readonly counters: ConsoleBackendCounters = { bytesOut: 0, bytesIn: 0, notificationsSent: 0, badIndex: 0, inputDropped: 0, logErrors: 0 };
   private readonly idx: Uint32Array;
   private readonly inRing: Uint8Array;
   private readonly outRing: Uint8Array;
@@ -105,7 +107,13 @@ export class ConsoleBackend {
     const bytes = new Uint8Array(n);
     for (let i = 0; i < n; i++) bytes[i] = this.outRing[(cons + i) & (XENCONS_OUT_BYTES - 1)]!;
     Atomics.store(this.idx, OUT_CONS, prod);
-    if (this.logFd >= 0) writeSync(this.logFd, bytes);
+    if (this.logFd >= 0) {
+      try {
+        writeSync(this.logFd, bytes);
+      } catch (e) {
+        if (this.counters.logErrors++ === 0) this.o.log?.(`console dom${this.o.domid}: writing ${this.o.logPath} failed: ${(e as Error).message}`);
+      }
+    }
     this.counters.bytesOut += n;
     this.o.onOutput?.(bytes);
     return n;
