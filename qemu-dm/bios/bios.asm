@@ -67,6 +67,9 @@ ATA_SR_DRQ      equ 0x08
 ATA_SR_ERR      equ 0x01
 ATA_CMD_READ    equ 0x20            ; READ SECTORS (PIO)
 ATA_CMD_WRITE   equ 0x30            ; WRITE SECTORS (PIO)
+ATA_CMD_READ_MULTIPLE  equ 0xC4
+ATA_CMD_WRITE_MULTIPLE equ 0xC5
+ATA_CMD_SET_MULTIPLE   equ 0xC6
 ATA_CMD_READ_DMA  equ 0xC8
 ATA_CMD_WRITE_DMA equ 0xCA
 ATA_CMD_IDENTIFY  equ 0xEC
@@ -84,7 +87,8 @@ CMOS_BASE_LO    equ 0x15
 CMOS_EXT_LO     equ 0x30
 CMOS_CENTURY    equ 0x32
 CMOS_BOOT_ORDER equ 0x3D
-CMOS_XENLAB     equ 0x70            ; xenlab BIOS options: bit 0 = INT 13h uses bus-master DMA
+CMOS_XENLAB     equ 0x70            ; xenlab BIOS options: bit 0 = INT 13h uses bus-master DMA,
+                                    ; bit 1 = PIO uses READ/WRITE MULTIPLE (16-sector blocks)
 
 ; ---- BIOS data area (segment 0040h), shared/reference/bios.md §3 ----------------------------
 BDA_SEG         equ 0x40
@@ -119,7 +123,7 @@ BDA_KBD_MODE    equ 0x96            ; bit 1: last byte was an E0 prefix, bit 4: 
 
 ; ---- extended BIOS data area (1 KiB, segment in BDA 0Eh) ------------------------------------
 EBDA_KB         equ 1
-E_FLAGS         equ 0x10            ; byte: bit 0 = use bus-master DMA
+E_FLAGS         equ 0x10            ; byte: bit 0 = use bus-master DMA, bit 1 = PIO in 16-sector blocks
 E_TOTAL         equ 0x12            ; dword: sectors on the disk (IDENTIFY words 60-61)
 E_CYLS          equ 0x16            ; word: BIOS (translated) geometry used by INT 13h CHS calls
 E_HEADS         equ 0x18
@@ -365,6 +369,10 @@ post:
         mov dx, [E_TOTAL+2]
         call con_put_dec32
         mov si, msg_sectors_pio
+        test byte [E_FLAGS], 2
+        jz .not_multiple
+        mov si, msg_sectors_multiple
+.not_multiple:
         test byte [E_FLAGS], 1
         jz .say_mode
         mov si, msg_sectors_dma
@@ -1554,45 +1562,51 @@ disk_rw:
         jz ata_dma_rw
         ; fall through to PIO
 
-; PIO: one command for the whole transfer; per sector, wait for DRQ then move 256 words with
-; one `rep insw` / `rep outsw` (one exit each in xenlab).
+; PIO: one command for the whole transfer. Per DRQ block, wait for DRQ, then move the block
+; with one `rep insw` / `rep outsw` (one exit each in xenlab). A block is one sector with
+; READ/WRITE SECTORS, or up to 16 sectors with READ/WRITE MULTIPLE (CMOS 70h bit 1).
 ata_pio_rw:
+        mov bx, 1                       ; BX = sectors per DRQ block
         mov al, ATA_CMD_READ
+        mov ah, ATA_CMD_WRITE
+        test byte [E_FLAGS], 0x02
+        jz .which
+        mov bx, 16
+        mov al, ATA_CMD_READ_MULTIPLE
+        mov ah, ATA_CMD_WRITE_MULTIPLE
+.which:
         cmp byte [E_DIR], 0
         je .issue
-        mov al, ATA_CMD_WRITE
+        mov al, ah
 .issue:
         call ata_issue
         jc .fail_none
         mov cx, [E_COUNT]
-        mov dx, ATA_DATA
         cmp byte [E_DIR], 0
         jne .write
-.read_sector:
+.read_block:
         call ata_wait_drq
         jc .fail
-        push cx
-        mov cx, 256
-        mov dx, ATA_DATA
+        call .block_words               ; AX = sectors in this block, CX pushed
         rep insw
         pop cx
-        loop .read_sector
+        sub cx, ax
+        jnz .read_block
         jmp .success
 .write:
         push ds
         push es
         pop ds                          ; DS:SI = the caller's buffer for outsw
         mov si, di
-.write_sector:
+.write_block:
         call ata_wait_drq
         jc .write_fail
-        push cx
-        mov cx, 256
-        mov dx, ATA_DATA
+        call .block_words
         rep outsw
         pop cx
-        loop .write_sector
-        inc cx                          ; the last sector counts once the drive says so
+        sub cx, ax
+        jnz .write_block
+        inc cx                          ; the last block counts once the drive says so
         call ata_wait_done
         jc .write_fail
         dec cx
@@ -1610,6 +1624,21 @@ ata_pio_rw:
         ret
 .fail_none:
         xor cx, cx
+        ret
+; In: CX = sectors left, BX = block size. Out: AX = sectors in this block, the old CX pushed
+; (under the return address), CX = words to move, DX = data port.
+.block_words:
+        pop dx                          ; return address
+        push cx
+        push dx
+        mov ax, cx
+        cmp ax, bx
+        jbe .small
+        mov ax, bx
+.small:
+        mov cx, ax
+        shl cx, 8                       ; 256 words per sector
+        mov dx, ATA_DATA
         ret
 
 ; DMA: describe the buffer in a PRD table (split at 64 KiB boundaries), start the ATA command
@@ -1903,6 +1932,24 @@ disk_init:
         mov es, ax
         mov word [es:0x41*4], E_FDPT
         mov [es:0x41*4+2], ds
+        ; READ/WRITE MULTIPLE if qemu-dm asked for it (CMOS 70h bit 1) and the drive accepts
+        ; SET MULTIPLE MODE with 16 sectors per block
+        mov al, CMOS_XENLAB
+        call cmos_read
+        test al, 0x02
+        jz .no_multiple
+        mov dx, ATA_COUNT
+        mov al, 16
+        out dx, al
+        mov dx, ATA_STATUS
+        mov al, ATA_CMD_SET_MULTIPLE
+        out dx, al
+        call ata_wait_not_busy
+        jc .no_multiple
+        test al, ATA_SR_ERR
+        jnz .no_multiple
+        or byte [E_FLAGS], 0x02
+.no_multiple:
         ; DMA if qemu-dm asked for it (CMOS 70h bit 0) and the bus master answers
         mov al, CMOS_XENLAB
         call cmos_read
@@ -1912,7 +1959,7 @@ disk_init:
         in al, dx
         cmp al, 0xFF
         je .done
-        mov byte [E_FLAGS], 0x01
+        or byte [E_FLAGS], 0x01
 .done:
         pop ds
         ret
@@ -2822,6 +2869,7 @@ msg_memory:         db "Memory: ", 0
 msg_kb:             db " KB conventional", 13, 10, 0
 msg_disk:           db "Disk 80h: ", 0
 msg_sectors_pio:    db " sectors, INT 13h via ATA PIO", 13, 10, 0
+msg_sectors_multiple: db " sectors, INT 13h via ATA PIO, 16-sector blocks", 13, 10, 0
 msg_sectors_dma:    db " sectors, INT 13h via ATA bus-master DMA", 13, 10, 0
 msg_booting:        db "Booting from hard disk...", 13, 10, 0
 msg_boot_other:     db "Only hard disk boot is supported; trying the hard disk.", 13, 10, 0

@@ -22,10 +22,11 @@ export const CMOS = {
   BASE_MEM_LO: 0x15, BASE_MEM_HI: 0x16, EXT_MEM_LO: 0x17, EXT_MEM_HI: 0x18, DISK0_EXT_TYPE: 0x19,
   CHECKSUM_HI: 0x2e, CHECKSUM_LO: 0x2f, EXT_MEM2_LO: 0x30, EXT_MEM2_HI: 0x31, CENTURY: 0x32,
   MEM_ABOVE_16M_LO: 0x34, MEM_ABOVE_16M_HI: 0x35, BOOT_ORDER_3: 0x38, BOOT_ORDER_12: 0x3d,
-  /** xenlab: virtual BIOS options (bit 0 = INT 13h uses bus-master DMA instead of PIO). */
+  /** xenlab: virtual BIOS options (bit 0 = INT 13h uses bus-master DMA instead of PIO, bit 1 = PIO uses READ/WRITE MULTIPLE). */
   XENLAB_BIOS_FLAGS: 0x70,
 } as const;
 export const XENLAB_BIOS_FLAG_DMA = 0x01;
+export const XENLAB_BIOS_FLAG_PIO_MULTIPLE = 0x02;
 export const CMOS_REG_B = { SET: 0x80, PIE: 0x40, AIE: 0x20, UIE: 0x10, DM_BINARY: 0x04, HOUR_24: 0x02, DSE: 0x01 } as const;
 export const CMOS_INDEX_PORT = 0x70;
 

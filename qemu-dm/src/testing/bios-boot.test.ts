@@ -71,10 +71,11 @@ describe('virtual BIOS on the x86 CPU', () => {
     expect(m.platform.vga.cell(row, 0)).toEqual({ char: 'h'.charCodeAt(0), attr: 0x07 });
   });
 
-  for (const dma of [false, true]) {
-    it(`INT 13h AH=02h/42h/43h read and write the disk (${dma ? 'bus-master DMA' : 'PIO'})`, () => {
+  for (const mode of ['PIO', 'PIO MULTIPLE', 'bus-master DMA'] as const) {
+    const dma = mode === 'bus-master DMA';
+    it(`INT 13h AH=02h/42h/43h read and write the disk (${mode})`, () => {
       const disk = patternDisk(2048, DISK_SECTOR);
-      const m = new TestMachine({ disk, dma });
+      const m = new TestMachine({ disk, dma, pioMultiple: mode === 'PIO MULTIPLE' });
       const r = m.run(BUDGET);
       expect(r.reason).toBe('halted');
       expect(m.serial).toContain('disk ok');
@@ -90,28 +91,36 @@ describe('virtual BIOS on the x86 CPU', () => {
     });
   }
 
-  it('counts exits per port for a disk read: PIO costs per sector, DMA a fixed number', () => {
-    const measure = (dma: boolean) => {
-      const m = new TestMachine({ disk: patternDisk(2048, DISK_SECTOR), dma });
+  it('counts exits per port for a disk read: PIO costs per sector (or per block), DMA a fixed number', () => {
+    const measure = (opts: { dma?: boolean; pioMultiple?: boolean }) => {
+      const m = new TestMachine({ disk: patternDisk(2048, DISK_SECTOR), ...opts });
       expect(m.run(BUDGET).reason).toBe('halted');
+      expect(m.serial).toContain('disk ok');
       return { chs4: m.exitsBetween(1, 2), lba8: m.exitsBetween(2, 3) };
     };
-    const pio = measure(false);
-    const dma = measure(true);
+    const pio = measure({});
+    const multiple = measure({ pioMultiple: true });
+    const dma = measure({ dma: true });
     // PIO: one status poll and one `rep insw` (a single exit with a count) per sector.
     expect(pio.lba8.ports['pio:1f0']).toBe(8);
     expect(pio.chs4.ports['pio:1f0']).toBe(4);
     const perSectorPio = (pio.lba8.exits - pio.chs4.exits) / 4;
     expect(perSectorPio).toBe(2);
+    // READ MULTIPLE: one poll and one `rep insw` per block of up to 16 sectors.
+    expect(multiple.lba8.ports['pio:1f0']).toBe(1);
+    expect(multiple.lba8.exits).toBe(multiple.chs4.exits);
     // DMA: the same number of exits whatever the length; no data-port exits at all.
     expect(dma.lba8.ports['pio:1f0']).toBeUndefined();
     expect(dma.lba8.exits).toBe(dma.chs4.exits);
     expect(dma.lba8.exits).toBeLessThan(pio.lba8.exits);
     expect(dma.lba8.ports['pio:c000']).toBe(3); // stop, start, stop
+    // each count includes the guest's one marker OUT to port 80h
+    expect([pio.lba8.exits - 1, multiple.lba8.exits - 1, dma.lba8.exits - 1]).toEqual([23, 9, 15]);
     console.log(
-      `exits for INT 13h reads (incl. the INT 13h call's own port accesses):\n` +
-        `  PIO  4 sectors (AH=02h): ${pio.chs4.exits}, 8 sectors (AH=42h): ${pio.lba8.exits} → ${perSectorPio} per 512-byte sector + fixed cost\n` +
-        `  DMA  4 sectors (AH=02h): ${dma.chs4.exits}, 8 sectors (AH=42h): ${dma.lba8.exits} → 0 per sector\n` +
+      `exits for INT 13h reads (each figure includes one port-80h marker):\n` +
+        `  PIO           4 sectors (AH=02h): ${pio.chs4.exits}, 8 sectors (AH=42h): ${pio.lba8.exits} → ${perSectorPio} per 512-byte sector + fixed cost\n` +
+        `  PIO MULTIPLE  4 sectors (AH=02h): ${multiple.chs4.exits}, 8 sectors (AH=42h): ${multiple.lba8.exits} → 2 per 16-sector block\n` +
+        `  DMA           4 sectors (AH=02h): ${dma.chs4.exits}, 8 sectors (AH=42h): ${dma.lba8.exits} → 0 per sector\n` +
         `  PIO ports (8 sectors): ${JSON.stringify(pio.lba8.ports)}\n  DMA ports (8 sectors): ${JSON.stringify(dma.lba8.ports)}`,
     );
   });

@@ -23,12 +23,12 @@ function diskexSum(bytes: Uint8Array): number {
   return sum;
 }
 
-function boot(dma: boolean) {
+function boot(dma: boolean, pioMultiple = false) {
   const bin = new Uint8Array(readFileSync(DISKEX));
   const disk = new MemoryBlockImage(8192);
   disk.bytes.set(bin, 0);
   const original = disk.bytes.slice();
-  const m = new TestMachine({ disk, dma });
+  const m = new TestMachine({ disk, dma, pioMultiple });
   const r = m.run(20_000_000);
   const report = m.serial.split('Booting from hard disk...\r\n')[1] ?? '';
   const lines = new Map(
@@ -44,10 +44,11 @@ function boot(dma: boolean) {
 }
 
 describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => {
-  it('runs to DONE and powers off, identically with PIO and DMA, with correct checksums', () => {
+  it('runs to DONE and powers off, identically with PIO, PIO MULTIPLE and DMA, with correct checksums', () => {
     const pio = boot(false);
+    const multiple = boot(false, true);
     const dma = boot(true);
-    for (const run of [pio, dma]) {
+    for (const run of [pio, multiple, dma]) {
       expect(run.r.reason).toBe('poweroff');
       expect(run.lines.has('DONE')).toBe(true);
       for (const [name, kv] of run.lines) {
@@ -62,6 +63,7 @@ describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => 
       expect(run.lines.get('BIG42')?.SUM).toBe(hex(diskexSum(run.disk.bytes.subarray(0, 127 * 512))));
     }
     expect(dma.report).toBe(pio.report);
+    expect(multiple.report).toBe(pio.report);
     expect(dma.m.platform.ata.counters.dmaTransfers).toBeGreaterThan(0);
     expect(pio.m.platform.ata.counters.dmaTransfers).toBe(0);
   });

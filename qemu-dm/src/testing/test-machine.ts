@@ -59,6 +59,8 @@ export interface TestMachineOptions {
   disk: BlockImage;
   /** INT 13h through bus-master DMA instead of PIO (CMOS 70h bit 0). */
   dma?: boolean;
+  /** PIO with READ/WRITE MULTIPLE, 16 sectors per DRQ block (CMOS 70h bit 1). */
+  pioMultiple?: boolean;
   /** A timer tick every this many instructions once the BIOS programs the PIT (0 = no timer). */
   instructionsPerTick?: number;
   bios?: Uint8Array;
@@ -147,7 +149,7 @@ export class TestMachine {
       onReset: () => {
         this.resetRequested = true;
       },
-      biosFlags: opts.dma ? 0x01 : 0x00,
+      biosFlags: (opts.dma ? 0x01 : 0) | (opts.pioMultiple ? 0x02 : 0),
       clock: opts.clock,
     });
     // No synchronous handlers: every port and MMIO access is an exit, as for an HVM guest.
