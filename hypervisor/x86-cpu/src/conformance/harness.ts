@@ -85,6 +85,14 @@ export function runFile(spec: SuiteSpec, gz: Uint8Array, verbose = 3): FileResul
     for (let i = 0; i < t.initial.ram.length; i += 2) ram[t.initial.ram[i] & ramMask] = 0;
     for (let i = 0; i < t.final.ram.length; i += 2) ram[t.final.ram[i] & ramMask] = 0;
   }
+  // A write the captured state does not list survives the clean-up above: after the file, all of
+  // RAM must be zero again (checking after every test would be too slow).
+  const stray: string[] = [];
+  for (let a = 0; a < ram.length && stray.length < 8; a++) if (ram[a] !== 0) stray.push(a.toString(16));
+  if (stray.length > 0) {
+    res.failed++;
+    res.failures.push(`writes outside the captured final RAM, at ${stray.join(' ')}${stray.length === 8 ? ' ...' : ''}`);
+  }
   return res;
 }
 

@@ -10,6 +10,9 @@ import { CF, OF, PARITY, SF, ZF } from '../flags.ts';
 export function pusha(cpu: Cpu): void {
   const r = cpu.regs;
   const sp = r[SP];
+  // The 286 data shows the whole frame is checked first: if one of the eight pushes would be a
+  // word at offset FFFFh (SP odd and below 16), it faults without writing anything.
+  if ((sp & 1) !== 0 && sp < 16) cpu.fault(13);
   cpu.push(r[AX]);
   cpu.push(r[CX]);
   cpu.push(r[DX]);
