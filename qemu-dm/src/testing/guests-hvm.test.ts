@@ -1,5 +1,6 @@
 /**
- * The PV issue's disk exerciser (guests/diskex.bin) booted UNMODIFIED as an HVM guest: the
+ * The guest programs of guests/ booted UNMODIFIED as HVM guests. The disk exerciser
+ * (guests/diskex.bin): the
  * virtual BIOS loads its boot sector, the sector loads the payload with INT 13h AH=02h, and every
  * INT 13h it makes runs the BIOS's ATA driver against qemu-dm's disk model. Its report must be
  * the same with PIO and with DMA, its self-checks must pass, and it must power off through APM.
@@ -12,6 +13,7 @@ import { MemoryBlockImage } from '../devices/memory.ts';
 import { TestMachine } from './test-machine.ts';
 
 const DISKEX = fileURLToPath(new URL('../../../guests/diskex.bin', import.meta.url));
+const ECHO = fileURLToPath(new URL('../../../guests/echo.bin', import.meta.url));
 
 /** diskex's checksum: sum = rol(sum, 1) + w over little-endian words, mod 2^16. */
 function diskexSum(bytes: Uint8Array): number {
@@ -83,6 +85,21 @@ describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => 
     expect(b.run(20_000_000).reason).toBe('poweroff');
     expect(b.serial).toBe(whole.m.serial);
     expect(diskB.bytes).toEqual(whole.disk.bytes);
+  });
+});
+
+describe.skipIf(!existsSync(ECHO))('guests/echo.bin as an HVM guest', () => {
+  it('reads keys from the PS/2 keyboard through INT 16h, echoes them, reports and powers off', () => {
+    const disk = new MemoryBlockImage(2048);
+    disk.bytes.set(new Uint8Array(readFileSync(ECHO)), 0);
+    const m = new TestMachine({ disk, instructionsPerTick: 20_000 });
+    // it polls INT 16h AH=01h while the timer ticks: run until it has printed its first line
+    m.run(5_000_000, (t) => t.serial.includes('EQUIP='));
+    m.run(200_000);
+    m.platform.kbc.pressKeys([0x23, 0xa3, 0x17, 0x97, 0x1c, 0x9c]); // h, i, Enter
+    expect(m.run(5_000_000).reason).toBe('poweroff');
+    const report = m.serial.split('Booting from hard disk...\r\n')[1];
+    expect(report).toMatch(/^ECHO 1 MEM=027F EQUIP=0220\r\nKEY=2368\r\nKEY=1769\r\nKEY=1C0D\r\nLINE=hi\r\nTICKS=[0-9A-F]{8}\r\nDONE\r\n$/);
   });
 });
 
