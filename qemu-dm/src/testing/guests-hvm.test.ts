@@ -57,6 +57,13 @@ describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => 
         if (name === 'PAST42') expect(kv).toMatchObject({ CF: '01', AH: '04' });
         else if ('CF' in kv) expect(kv.CF, name).toBe('00');
       }
+      // the same answers the PV path gives (guests/src/guests.test.ts pins them for PV)
+      expect(run.lines.get('EXT41')).toEqual({ CF: '00', AH: '21', BX: 'AA55', CX: '0001' });
+      expect(run.lines.get('GEOM08')).toEqual({ CF: '00', AH: '00', CYL: '0008', HEADS: '10', SPT: '3F', DRIVES: '01' });
+      expect(run.lines.get('TYPE15')).toEqual({ CF: '00', AH: '03', SECTORS: '00002000' });
+      expect(run.lines.get('PARAM48')).toEqual({ CF: '00', AH: '00', SECTORS: '00002000', BPS: '0200' });
+      expect(run.lines.get('PAST42')).toEqual({ LBA: '00002000', N: '01', CF: '01', AH: '04' });
+      expect(run.lines.get('STATUS01')).toEqual({ AH: '04' });
       expect(run.report).toMatch(/^VERIFY42 .* OK$/m);
       expect(run.report).toMatch(/^VERIFY02 .* OK$/m);
       const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
