@@ -103,3 +103,31 @@ describe('wire frames', () => {
     expect(() => new FrameDecoder().push(hdr)).toThrow(WireError);
   });
 });
+
+describe('WireConnection', () => {
+  it('times out requests that get no reply, and fails pending ones when the peer closes', async () => {
+    const { createServer } = await import('node:net');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const { WireConnection } = await import('./wire.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'xenlab-wire-'));
+    const path = join(dir, 's');
+    const sockets: import('node:net').Socket[] = [];
+    const server = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => server.listen(path, () => r()));
+    try {
+      const c = await WireConnection.connect(path, 100);
+      const t0 = Date.now();
+      await expect(c.request({ hello: 1 })).rejects.toThrow(/no reply/);
+      expect(Date.now() - t0).toBeLessThan(2000);
+      const p = c.request({ again: 1 });
+      for (const s of sockets) s.destroy();
+      await expect(p).rejects.toThrow();
+      c.close();
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

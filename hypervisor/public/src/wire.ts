@@ -70,7 +70,8 @@ export function readFrames(socket: Socket, onMessage: (msg: unknown) => void): v
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() after which the request times out. */
+  deadline: number;
 }
 
 /**
@@ -81,6 +82,8 @@ export class WireConnection {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private closedError: Error | undefined;
+  /** One sweep timer for all deadlines (a timer per request costs more than the request). */
+  private sweeper: NodeJS.Timeout | undefined;
   /** Messages that are not replies (no id, or an unknown id): events pushed by the peer. */
   onEvent: ((msg: unknown) => void) | undefined;
 
@@ -91,11 +94,9 @@ export class WireConnection {
     readFrames(socket, (m) => this.onMessage(m));
     const fail = (e?: Error) => {
       this.closedError ??= e ?? new WireError('connection closed');
-      for (const p of this.pending.values()) {
-        if (p.timer) clearTimeout(p.timer);
-        p.reject(this.closedError);
-      }
+      for (const p of this.pending.values()) p.reject(this.closedError);
       this.pending.clear();
+      if (this.sweeper) clearInterval(this.sweeper);
     };
     socket.on('error', fail);
     socket.on('close', () => fail());
@@ -117,20 +118,27 @@ export class WireConnection {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
-      const timer =
-        this.timeoutMs > 0
-          ? setTimeout(() => {
-              this.pending.delete(id);
-              reject(new WireError(`no reply to request ${id} within ${this.timeoutMs} ms`));
-            }, this.timeoutMs)
-          : undefined;
-      timer?.unref?.();
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      const deadline = this.timeoutMs > 0 ? performance.now() + this.timeoutMs : Infinity;
+      if (this.timeoutMs > 0 && !this.sweeper) {
+        this.sweeper = setInterval(() => this.sweep(), Math.min(this.timeoutMs, 250));
+        this.sweeper.unref();
+      }
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline });
       this.socket.write(encodeFrame({ ...body, id }));
     });
   }
 
+  private sweep(): void {
+    const t = performance.now();
+    for (const [id, p] of this.pending) {
+      if (p.deadline > t) continue;
+      this.pending.delete(id);
+      p.reject(new WireError(`no reply to request ${id} within ${this.timeoutMs} ms`));
+    }
+  }
+
   close(): void {
+    if (this.sweeper) clearInterval(this.sweeper);
     this.socket.end();
     this.socket.destroy();
   }
@@ -143,7 +151,6 @@ export class WireConnection {
       return;
     }
     this.pending.delete(id as number);
-    if (p.timer) clearTimeout(p.timer);
     p.resolve(m);
   }
 }
