@@ -376,6 +376,28 @@ describe('exits', () => {
     expect(cpu.regs[CX]).toBe(2);
   });
 
+  it('an IRQ raised during CLI is taken one instruction after STI', () => {
+    const { cpu, ram } = machine([
+      0xfa, //                  cli
+      0xb9, ...w(50), //        mov cx, 50
+      0xe2, 0xfe, //      l:    loop l
+      0xfb, //                  sti
+      0x40, //                  inc ax        ; runs in STI's shadow, before the IRQ
+      0x89, 0xc2, //            mov dx, ax    ; the ISR has run by now
+      HLT,
+    ]);
+    ram[CODE_SEG * 16 + 0x200] = 0x89; // isr: mov bx, ax
+    ram[CODE_SEG * 16 + 0x201] = 0xc3;
+    ram[CODE_SEG * 16 + 0x202] = 0xcf; //      iret
+    vector(ram, 0x20, 0x200);
+    expect(cpu.run(3).reason).toBe('budget');
+    cpu.raiseIrq(0x20);
+    expect(cpu.run(1000).reason).toBe('hlt');
+    expect(cpu.regs[BX]).toBe(1); // the ISR saw AX after the INC
+    expect(cpu.regs[DX]).toBe(1);
+    expect(cpu.regs[CX]).toBe(0);
+  });
+
   it('an IRQ waits while IF=0', () => {
     const { cpu } = machine([0xfa, 0x90, 0x90, HLT]); // cli; nop; nop; hlt
     cpu.raiseIrq(9);

@@ -246,7 +246,8 @@ export class Cpu {
   /** An interrupt controller raises an external interrupt; taken at a boundary when IF=1. */
   raiseIrq(vector: number): void {
     this.irqQueue.push(vector & 0xff);
-    this.attention |= ATT_IRQ;
+    // Only worth looking at instruction boundaries while IF=1 (STI/POPF/IRET re-check).
+    if ((this.flagsBase & IF) !== 0 || this.halted) this.attention |= ATT_IRQ;
   }
 
   /** Number of raised external interrupts not yet taken. */
@@ -771,7 +772,7 @@ export class Cpu {
 
   private recomputeAttention(): void {
     let a = 0;
-    if (this.irqQueue.length !== 0) a |= ATT_IRQ;
+    if (this.irqQueue.length !== 0 && (this.flagsBase & IF) !== 0) a |= ATT_IRQ;
     if (this.shadow) a |= ATT_SHADOW;
     if (this.trapPending || (this.flagsBase & TF) !== 0) a |= ATT_TRAP;
     if (this.replay.length !== 0) a |= ATT_REPLAY;
@@ -1612,8 +1613,11 @@ export class Cpu {
       case 0xf9: this.flagsBase = this.flagsNow() | CF; return 1;
       case 0xfa: this.flagsBase &= ~IF; return 1;
       case 0xfb:
-        if ((this.flagsBase & IF) === 0) this.setShadow();
-        this.flagsBase |= IF;
+        if ((this.flagsBase & IF) === 0) {
+          this.flagsBase |= IF;
+          this.shadow = true;
+          this.recomputeAttention();
+        }
         return 1;
       case 0xfc: this.flagsBase &= ~DF; return 1;
       case 0xfd: this.flagsBase |= DF; return 1;
