@@ -299,6 +299,44 @@ export const SERVICES_SECTOR = bootSector([
   0x53, 0x54, 0x52,                        // str:    db "STR"
 ]);
 
+/** Reads 127-sector chunks with INT 13h AH=42h from LBA 1 on; the word at offset 2 is the number of reads; port-80h markers 1 (start), 2 (done), EEh (failed). */
+export const READBENCH_SECTOR = bootSector([
+  // start:
+  0xeb, 0x02,                              // jmp short main
+  0x10, 0x00,                              // iterations: dw 16               ; patched by the harness: 127-sector reads to make
+  // main:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0x8e, 0xc0,                              // mov es, ax
+  0xb0, 0x01,                              // mov al, 1
+  0xe6, 0x80,                              // out 0x80, al            ; marker 1: start
+  0x8b, 0x0e, 0x02, 0x7c,                  // mov cx, [iterations]
+  // next:
+  0x51,                                    // push cx
+  0xbe, 0x37, 0x7c,                        // mov si, dap
+  0xb4, 0x42,                              // mov ah, 0x42            ; extended read, 127 sectors to 1000:0000
+  0xb2, 0x80,                              // mov dl, 0x80
+  0xcd, 0x13,                              // int 0x13
+  0x59,                                    // pop cx
+  0x72, 0x12,                              // jc fail
+  0x83, 0x06, 0x3f, 0x7c, 0x7f,            // add word [dap+8], 127   ; next LBA
+  0x83, 0x16, 0x41, 0x7c, 0x00,            // adc word [dap+10], 0
+  0xe2, 0xe7,                              // loop next
+  0xb0, 0x02,                              // mov al, 2
+  0xe6, 0x80,                              // out 0x80, al            ; marker 2: done
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+  // fail:
+  0xb0, 0xee,                              // mov al, 0xEE
+  0xe6, 0x80,                              // out 0x80, al            ; marker EEh: a read failed
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+  0x10, 0x00,                              // dap:    db 0x10, 0
+  0x7f, 0x00,                              // dw 127
+  0x00, 0x00, 0x00, 0x10,                  // dw 0x0000, 0x1000
+  0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 1, 0
+]);
+
 /** INT 1Ah ticks before and after three timer ticks, RTC time and date, INT 12h and INT 11h, stored from 0000:0600. */
 export const CLOCK_SECTOR = bootSector([
   // start:
