@@ -71,7 +71,7 @@ export class Connection implements StoreCaller, Caller {
     this.domid = opts.domid;
     this.socket = opts.socket;
     this.readOnly = opts.readOnly ?? false;
-    this.label = opts.label ?? (opts.socket ? `socket#${this.id}` : `domain ${opts.domid}`);
+    this.label = opts.label ?? (opts.socket ? `socket#${this.id}${this.readOnly ? ' (ro)' : ''}` : `domain ${opts.domid}`);
   }
 
   get privileged(): boolean {
@@ -121,7 +121,7 @@ export class Connection implements StoreCaller, Caller {
       }
     }
     const n = this.batch.length;
-    this.batch = [];
+    this.batch.length = 0;
     this.batchBytes = 0;
     this.sink.write(out, n);
     if (this.deferred.length > 0) this.onFlushed?.();

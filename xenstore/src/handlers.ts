@@ -8,6 +8,7 @@ import {
   XENSTORE_PAYLOAD_MAX,
   XsType,
   bytesToString,
+  toBytes,
   type XsMessage,
   type XsTypeName,
 } from '@xenlab/xen-public';
@@ -36,7 +37,7 @@ export interface WireFunc {
 /** Operations a client may send; the others are answered with ENOSYS. */
 type RequestName = Exclude<XsTypeName, 'WATCH_EVENT' | 'ERROR' | 'RESTRICT' | 'INVALID'>;
 
-const OK = 'OK\0';
+const OK = toBytes('OK\0');
 
 // --- Payload parsing ----------------------------------------------------------------------------
 

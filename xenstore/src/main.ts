@@ -15,7 +15,7 @@ import { ringFileAttacher } from './ring-connection.ts';
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`xenstored: ${msg}\n`);
   process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir>] [--quota name=value]... [--verbose]\n');
-  process.exit(2);
+  process.exit(msg ? 2 : 0);
 }
 
 async function main(): Promise<void> {

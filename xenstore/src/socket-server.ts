@@ -5,7 +5,7 @@
  */
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Connection, ConnectionSink } from './connection.ts';
+import type { ConnectionSink } from './connection.ts';
 import type { Xenstored } from './xenstored.ts';
 
 /** Stop reading a client whose replies pile up beyond this (it is not reading them). */
@@ -36,7 +36,6 @@ export class SocketServer {
 
   private accept(sock: Socket, readOnly: boolean): void {
     this.sockets.add(sock);
-    let conn: Connection | undefined;
     const sink: ConnectionSink = {
       write: (bytes) => {
         if (sock.destroyed) return;
@@ -49,8 +48,7 @@ export class SocketServer {
       close: () => sock.destroy(),
       outstanding: () => Math.floor(sock.writableLength / 64),
     };
-    conn = this.xs.connect(sink, { domid: 0, socket: true, readOnly, label: `socket#${sock.remoteAddress ?? ''}${readOnly ? ' (ro)' : ''}` });
-    const c = conn;
+    const c = this.xs.connect(sink, { domid: 0, socket: true, readOnly });
     sock.setNoDelay?.(true);
     sock.on('data', (chunk: Buffer) => this.xs.receive(c, chunk));
     const gone = (): void => {

@@ -137,7 +137,18 @@ const utf8 = new TextEncoder();
 const utf8d = new TextDecoder();
 
 export function toBytes(p: Uint8Array | string): Uint8Array {
-  return typeof p === 'string' ? utf8.encode(p) : p;
+  if (typeof p !== 'string') return p;
+  // Paths, tokens and replies are short ASCII: copy them without the TextEncoder's overhead.
+  if (p.length <= 256) {
+    const out = new Uint8Array(p.length);
+    for (let i = 0; i < p.length; i++) {
+      const c = p.charCodeAt(i);
+      if (c > 0x7f) return utf8.encode(p);
+      out[i] = c;
+    }
+    return out;
+  }
+  return utf8.encode(p);
 }
 
 /** One framed message (header + payload) ready to send. */
@@ -165,15 +176,20 @@ export function splitNul(payload: Uint8Array): string[] {
   let start = 0;
   for (let i = 0; i < payload.length; i++) {
     if (payload[i] === 0) {
-      out.push(utf8d.decode(payload.subarray(start, i)));
+      out.push(bytesToString(payload.subarray(start, i)));
       start = i + 1;
     }
   }
-  if (start < payload.length) out.push(utf8d.decode(payload.subarray(start)));
+  if (start < payload.length) out.push(bytesToString(payload.subarray(start)));
   return out;
 }
 
 export function bytesToString(b: Uint8Array): string {
+  // Short ASCII (paths, tokens, numbers) is the common case: one fromCharCode, no decoder.
+  if (b.length <= 128) {
+    for (let i = 0; i < b.length; i++) if (b[i]! > 0x7f) return utf8d.decode(b);
+    return String.fromCharCode.apply(null, b as unknown as number[]);
+  }
   return utf8d.decode(b);
 }
 
