@@ -563,6 +563,15 @@ int09_handler:
 .not_prefix:
         mov ah, al
         and ah, 0x7F                    ; AH = key number, AL bit 7 = break
+        ; E0 2A / E0 36 (and their breaks) are "fake shifts" the keyboard wraps around grey
+        ; keys: not real Shift presses
+        test byte [BDA_KBD_MODE], 0x02
+        jz .modifiers
+        cmp ah, 0x2A
+        je .done
+        cmp ah, 0x36
+        je .done
+.modifiers:
         ; ---- modifier keys ----
         mov bl, 0x02                    ; left shift
         cmp ah, 0x2A
