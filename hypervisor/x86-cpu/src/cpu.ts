@@ -1082,7 +1082,7 @@ export class Cpu {
           break;
         }
         case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
-        case 0xe8: {
+        case 0x06: case 0x0e: case 0x16: case 0x1e: case 0xe8: {
           const sp = (regs[SP] - 2) & 0xffff;
           const sa = ((this.sregs[SS] << 4) + sp) & am;
           const st = pages[sa >>> 12];
@@ -1092,6 +1092,9 @@ export class Cpu {
           if (op === 0xe8) {
             v = ip + 3;
             ip = (v + (code[o + 1] | (code[o + 2] << 8))) & 0xffff;
+          } else if (op < 0x50) {
+            v = this.sregs[op >> 3]; // PUSH ES/CS/SS/DS
+            ip += 1;
           } else {
             v = op === 0x54 ? sp : regs[op & 7]; // PUSH SP pushes the new value (8086/186)
             ip += 1;
@@ -1102,19 +1105,79 @@ export class Cpu {
           break;
         }
         case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f:
-        case 0xc3: {
+        case 0x07: case 0x1f: case 0xc2: case 0xc3: {
           const sp = regs[SP];
           const sa = ((this.sregs[SS] << 4) + sp) & am;
           const st = pages[sa >>> 12];
           const so = sa & PAGE_MASK;
           if (st === null || so === PAGE_MASK || sp === 0xffff) break outer;
           const v = st[so] | (st[so + 1] << 8);
-          regs[SP] = sp + 2;
-          if (op === 0xc3) ip = v;
-          else {
+          if (op === 0xc3) {
+            regs[SP] = sp + 2;
+            ip = v;
+          } else if (op === 0xc2) {
+            regs[SP] = sp + 2 + (code[o + 1] | (code[o + 2] << 8)); // RET imm16
+            ip = v;
+          } else if (op < 0x58) {
+            regs[SP] = sp + 2;
+            this.sregs[op >> 3] = v; // POP ES/DS (POP SS needs the interrupt shadow: general path)
+            ip += 1;
+          } else {
+            regs[SP] = sp + 2;
             regs[op & 7] = v;
             ip += 1;
           }
+          break;
+        }
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3: case 0xc0: case 0xc1: {
+          // Shifts/rotates of a register (memory forms take the general path).
+          const m = code[o + 1];
+          if (m < 0xc0) break outer;
+          let count: number;
+          if (op >= 0xd0) {
+            count = op < 0xd2 ? 1 : r8[2];
+            ip += 2;
+          } else {
+            if (!this.is186) break outer; // C0/C1 are RET aliases on the 8086
+            count = code[o + 2];
+            ip += 3;
+          }
+          if ((op & 1) !== 0) regs[m & 7] = shiftRotate(this, (m >> 3) & 7, true, regs[m & 7], count);
+          else r8[BYTE_REG[m & 7]] = shiftRotate(this, (m >> 3) & 7, false, r8[BYTE_REG[m & 7]], count);
+          break;
+        }
+        case 0xaa: case 0xab: case 0xac: case 0xad: {
+          // STOS/LODS without REP (REP forms are prefixed: general path, with its bulk copy).
+          const word = (op & 1) !== 0;
+          const store = op < 0xac;
+          const idx = store ? DI : SI;
+          const off = regs[idx];
+          const la = ((this.sregs[store ? ES : DS] << 4) + off) & am;
+          const p = pages[la >>> 12];
+          const po = la & PAGE_MASK;
+          if (p === null || (word && (po === PAGE_MASK || off === 0xffff))) break outer;
+          if (store) {
+            p[po] = r8[0];
+            if (word) p[po + 1] = r8[1];
+          } else if (word) regs[AX] = p[po] | (p[po + 1] << 8);
+          else r8[0] = p[po];
+          const size = word ? 2 : 1;
+          regs[idx] = off + ((this.flagsBase & DF) !== 0 ? -size : size);
+          ip += 1;
+          break;
+        }
+        case 0x98:
+          regs[AX] = (r8[0] << 24) >> 24;
+          ip += 1;
+          break;
+        case 0x99:
+          regs[DX] = regs[AX] & 0x8000 ? 0xffff : 0;
+          ip += 1;
+          break;
+        case 0xf5: case 0xf8: case 0xf9: {
+          const f = this.flagsNow();
+          this.flagsBase = op === 0xf5 ? f ^ CF : op === 0xf8 ? f & ~CF : f | CF;
+          ip += 1;
           break;
         }
         case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
