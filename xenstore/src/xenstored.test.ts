@@ -367,6 +367,22 @@ describe('quotas (unprivileged domains)', () => {
   });
 });
 
+describe('CONTROL', () => {
+  it('dumps the tree, reports and sets quotas, checks counts', async () => {
+    await c.req(T.WRITE, '/ctl/a\x00v');
+    await c.req(T.SET_PERMS, '/ctl/a\x00n0\x00r4\x00');
+    expect((await c.req(T.CONTROL, 'tree\x00/ctl\x00')).text).toBe('/ctl = "" (n0)\n/ctl/a = "v" (n0,r4)\n\x00');
+    expect((await c.req(T.CONTROL, 'quota-set\x00maxWatches\x007\x00')).text).toBe('OK\x00');
+    expect((await c.req(T.CONTROL, 'quota\x00')).text).toContain('maxWatches 7\n');
+    const g = new DomainClient(d.xs, 4);
+    for (let i = 0; i < 7; i++) expect((await g.req(T.WATCH, `/ctl/w${i}\x00t\x00`)).text).toBe('OK\x00');
+    expect((await g.req(T.WATCH, '/ctl/w8\x00t\x00')).error).toBe('E2BIG');
+    expect((await c.req(T.CONTROL, 'quota\x004\x00')).text).toMatch(/^domain 4: nodes 0\/1000 watches 7\/7 /);
+    expect((await c.req(T.CONTROL, 'check\x00')).text).toBe('OK\x00');
+    expect((await c.req(T.CONTROL, 'quota-set\x00bogus\x001\x00')).error).toBe('EINVAL');
+  });
+});
+
 function encodeMsg(type: number, payload: string): Uint8Array {
   const body = Buffer.from(payload);
   const out = new Uint8Array(16 + body.length);

@@ -224,6 +224,8 @@ export class Xenstored {
     this.connections.delete(c);
     this.resetConnection(c);
     this.stats.droppedConnections++;
+    const dom = c.socket ? undefined : this.domains.get(c.domid);
+    if (dom?.conn === c) dom.conn = undefined;
     c.shutdown();
   }
 
@@ -236,6 +238,7 @@ export class Xenstored {
     const dom: DomainInfo = { domid, gfn, port, conn: undefined, shutdown: false, target: undefined };
     this.domains.set(domid, dom);
     dom.conn = this.attachRing?.(this, dom);
+    if (dom.conn) dom.conn.target = dom.target;
     this.log(`introduced domain ${domid} (gfn ${gfn}, port ${port})${dom.conn ? '' : ' without a ring'}`);
     this.fireSpecial(XS_INTRODUCE_DOMAIN);
   }
