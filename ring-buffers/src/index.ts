@@ -6,6 +6,7 @@
 export { SharedMemory, PAGE_SIZE, type OpenOptions } from './shared-memory.ts';
 export { futexWait, futexWaitAsync, futexWake, type FutexWaitResult } from './futex.ts';
 export { Doorbell, type DoorbellCounters } from './doorbell.ts';
+export { ByteRing, BAD_INDEX } from './byte-ring.ts';
 export {
   defineLayout,
   describeLayout,

@@ -6,12 +6,7 @@
  * checked, so a broken backend cannot make the shim loop or read outside the page. Output that
  * does not fit waits (bounded) and goes out when the backend has made room.
  */
-import { XENCONS_IN_BYTES, XENCONS_OUT_BYTES, xenconsInterface } from '@xenlab/ring-buffers';
-
-const IN_CONS = xenconsInterface.offsetOf('inCons') / 4;
-const IN_PROD = xenconsInterface.offsetOf('inProd') / 4;
-const OUT_CONS = xenconsInterface.offsetOf('outCons') / 4;
-const OUT_PROD = xenconsInterface.offsetOf('outProd') / 4;
+import { BAD_INDEX, ByteRing, XENCONS_IN_BYTES, XENCONS_OUT_BYTES, xenconsInterface as L } from '@xenlab/ring-buffers';
 
 export interface ConsoleFrontCounters {
   bytesOut: number;
@@ -24,10 +19,13 @@ export interface ConsoleFrontCounters {
 
 export class ConsoleFront {
   readonly counters: ConsoleFrontCounters = { bytesOut: 0, bytesIn: 0, notificationsSent: 0, outputDropped: 0, badIndex: 0 };
-  private readonly idx: Uint32Array;
-  private readonly inRing: Uint8Array;
-  private readonly outRing: Uint8Array;
-  private pending: number[] = [];
+  /** Guest to backend: we produce. */
+  private readonly out: ByteRing;
+  /** Backend to guest: we consume. */
+  private readonly in: ByteRing;
+  /** Output waiting for room in `out`, as chunks (the first may be partly sent). */
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
 
   constructor(
     buffer: ArrayBuffer,
@@ -37,22 +35,26 @@ export class ConsoleFront {
     private readonly onInput: (bytes: Uint8Array) => void = () => {},
     private readonly maxPending = 65536,
   ) {
-    this.idx = new Uint32Array(buffer, offset, xenconsInterface.size / 4);
-    this.inRing = new Uint8Array(buffer, offset + xenconsInterface.offsetOf('in'), XENCONS_IN_BYTES);
-    this.outRing = new Uint8Array(buffer, offset + xenconsInterface.offsetOf('out'), XENCONS_OUT_BYTES);
+    const at = (f: Parameters<typeof L.offsetOf>[0]) => offset + L.offsetOf(f);
+    this.out = new ByteRing(buffer, at('out'), XENCONS_OUT_BYTES, at('outCons'), at('outProd'));
+    this.in = new ByteRing(buffer, at('in'), XENCONS_IN_BYTES, at('inCons'), at('inProd'));
   }
 
   /** The `ConsoleSink` the INT 10h service writes to. */
   write(bytes: Uint8Array): void {
-    const room = this.maxPending - this.pending.length;
-    if (bytes.length > room) this.counters.outputDropped += bytes.length - room;
-    for (let i = 0; i < Math.min(room, bytes.length); i++) this.pending.push(bytes[i]!);
+    const room = this.maxPending - this.pendingBytes;
+    const take = Math.min(room, bytes.length);
+    if (take < bytes.length) this.counters.outputDropped += bytes.length - take;
+    if (take > 0) {
+      this.pending.push(bytes.slice(0, take));
+      this.pendingBytes += take;
+    }
     if (this.flush() > 0) this.kickBackend();
   }
 
   /** Bytes written but not yet in the ring. */
   get backlog(): number {
-    return this.pending.length;
+    return this.pendingBytes;
   }
 
   /** The console event channel fired: take input, push waiting output. */
@@ -63,39 +65,35 @@ export class ConsoleFront {
   }
 
   private flush(): number {
-    if (this.pending.length === 0) return 0;
-    const cons = Atomics.load(this.idx, OUT_CONS);
-    let prod = Atomics.load(this.idx, OUT_PROD);
-    const used = (prod - cons) >>> 0;
-    if (used > XENCONS_OUT_BYTES) {
-      this.counters.badIndex++;
-      return 0;
+    let sent = 0;
+    while (this.pending.length > 0) {
+      const chunk = this.pending[0]!;
+      const n = this.out.write(chunk);
+      if (n === BAD_INDEX) {
+        this.counters.badIndex++;
+        break;
+      }
+      if (n === 0) break;
+      sent += n;
+      if (n === chunk.length) this.pending.shift();
+      else this.pending[0] = chunk.subarray(n);
     }
-    const n = Math.min(XENCONS_OUT_BYTES - used, this.pending.length);
-    for (let i = 0; i < n; i++) this.outRing[(prod + i) & (XENCONS_OUT_BYTES - 1)] = this.pending[i]!;
-    prod = (prod + n) >>> 0;
-    Atomics.store(this.idx, OUT_PROD, prod);
-    this.pending = this.pending.slice(n);
-    this.counters.bytesOut += n;
-    return n;
+    this.pendingBytes -= sent;
+    this.counters.bytesOut += sent;
+    return sent;
   }
 
   private readInput(): number {
-    const cons = Atomics.load(this.idx, IN_CONS);
-    const prod = Atomics.load(this.idx, IN_PROD);
-    const n = (prod - cons) >>> 0;
-    if (n === 0) return 0;
-    if (n > XENCONS_IN_BYTES) {
+    const bytes = this.in.read();
+    if (bytes === null) {
       this.counters.badIndex++;
-      Atomics.store(this.idx, IN_CONS, prod);
+      this.in.skipToProducer();
       return 0;
     }
-    const bytes = new Uint8Array(n);
-    for (let i = 0; i < n; i++) bytes[i] = this.inRing[(cons + i) & (XENCONS_IN_BYTES - 1)]!;
-    Atomics.store(this.idx, IN_CONS, prod);
-    this.counters.bytesIn += n;
+    if (bytes.length === 0) return 0;
+    this.counters.bytesIn += bytes.length;
     this.onInput(bytes);
-    return n;
+    return bytes.length;
   }
 
   private kickBackend(): void {

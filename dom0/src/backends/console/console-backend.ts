@@ -11,12 +11,7 @@
  * lives outside; `kick()` is called when the event channel fires.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { XENCONS_IN_BYTES, XENCONS_OUT_BYTES, xenconsInterface } from '@xenlab/ring-buffers';
-
-const IN_CONS = xenconsInterface.offsetOf('inCons') / 4;
-const IN_PROD = xenconsInterface.offsetOf('inProd') / 4;
-const OUT_CONS = xenconsInterface.offsetOf('outCons') / 4;
-const OUT_PROD = xenconsInterface.offsetOf('outProd') / 4;
+import { BAD_INDEX, ByteRing, XENCONS_IN_BYTES, XENCONS_OUT_BYTES, xenconsInterface as L } from '@xenlab/ring-buffers';
 
 export interface ConsoleBackendCounters {
   bytesOut: number;
@@ -48,18 +43,19 @@ export interface ConsoleBackendOptions {
 
 export class ConsoleBackend {
   readonly counters: ConsoleBackendCounters = { bytesOut: 0, bytesIn: 0, notificationsSent: 0, badIndex: 0, inputDropped: 0, logErrors: 0 };
-  private readonly idx: Uint32Array;
-  private readonly inRing: Uint8Array;
-  private readonly outRing: Uint8Array;
+  /** Guest to backend: we consume. */
+  private readonly out: ByteRing;
+  /** Backend to guest: we produce. */
+  private readonly in: ByteRing;
   private logFd: number;
   private pendingInput: Uint8Array[] = [];
   private pendingBytes = 0;
   private warned = false;
 
   constructor(private readonly o: ConsoleBackendOptions) {
-    this.idx = new Uint32Array(o.buffer, o.offset, xenconsInterface.size / 4);
-    this.inRing = new Uint8Array(o.buffer, o.offset + xenconsInterface.offsetOf('in'), XENCONS_IN_BYTES);
-    this.outRing = new Uint8Array(o.buffer, o.offset + xenconsInterface.offsetOf('out'), XENCONS_OUT_BYTES);
+    const at = (f: Parameters<typeof L.offsetOf>[0]) => o.offset + L.offsetOf(f);
+    this.out = new ByteRing(o.buffer, at('out'), XENCONS_OUT_BYTES, at('outCons'), at('outProd'));
+    this.in = new ByteRing(o.buffer, at('in'), XENCONS_IN_BYTES, at('inCons'), at('inProd'));
     this.logFd = openSync(o.logPath, 'a');
   }
 
@@ -94,19 +90,14 @@ export class ConsoleBackend {
   }
 
   private drainOutput(): number {
-    const cons = Atomics.load(this.idx, OUT_CONS);
-    const prod = Atomics.load(this.idx, OUT_PROD);
-    const n = (prod - cons) >>> 0;
-    if (n === 0) return 0;
-    if (n > XENCONS_OUT_BYTES) {
+    const bytes = this.out.read();
+    if (bytes === null) {
       // A guest claiming more than the ring holds: skip to its producer, keep serving.
-      this.bad(`out_prod ${prod} is ${n} bytes past out_cons ${cons} (ring holds ${XENCONS_OUT_BYTES}); output discarded`);
-      Atomics.store(this.idx, OUT_CONS, prod);
+      this.bad(`out_prod ${this.out.prod} is past out_cons ${this.out.cons} by more than the ring's ${XENCONS_OUT_BYTES} bytes; output discarded`);
+      this.out.skipToProducer();
       return 1;
     }
-    const bytes = new Uint8Array(n);
-    for (let i = 0; i < n; i++) bytes[i] = this.outRing[(cons + i) & (XENCONS_OUT_BYTES - 1)]!;
-    Atomics.store(this.idx, OUT_CONS, prod);
+    if (bytes.length === 0) return 0;
     if (this.logFd >= 0) {
       try {
         writeSync(this.logFd, bytes);
@@ -114,34 +105,25 @@ export class ConsoleBackend {
         if (this.counters.logErrors++ === 0) this.o.log?.(`console dom${this.o.domid}: writing ${this.o.logPath} failed: ${(e as Error).message}`);
       }
     }
-    this.counters.bytesOut += n;
+    this.counters.bytesOut += bytes.length;
     this.o.onOutput?.(bytes);
-    return n;
+    return bytes.length;
   }
 
   private deliverInput(): number {
-    if (this.pendingBytes === 0) return 0;
-    const cons = Atomics.load(this.idx, IN_CONS);
-    let prod = Atomics.load(this.idx, IN_PROD);
-    const used = (prod - cons) >>> 0;
-    if (used > XENCONS_IN_BYTES) {
-      this.bad(`in_cons ${cons} is ${used} bytes behind in_prod ${prod} (ring holds ${XENCONS_IN_BYTES}); input held back`);
-      return 0;
-    }
-    let room = XENCONS_IN_BYTES - used;
     let moved = 0;
-    while (room > 0 && this.pendingInput.length > 0) {
+    while (this.pendingInput.length > 0) {
       const chunk = this.pendingInput[0]!;
-      const n = Math.min(room, chunk.length);
-      for (let i = 0; i < n; i++) this.inRing[(prod + i) & (XENCONS_IN_BYTES - 1)] = chunk[i]!;
-      prod = (prod + n) >>> 0;
-      room -= n;
+      const n = this.in.write(chunk);
+      if (n === BAD_INDEX) {
+        this.bad(`in_cons ${this.in.cons} is behind in_prod ${this.in.prod} by more than the ring's ${XENCONS_IN_BYTES} bytes; input held back`);
+        break;
+      }
+      if (n === 0) break;
       moved += n;
       if (n === chunk.length) this.pendingInput.shift();
       else this.pendingInput[0] = chunk.subarray(n);
     }
-    // Atomics.store orders the bytes before the index the guest reads.
-    Atomics.store(this.idx, IN_PROD, prod);
     this.pendingBytes -= moved;
     this.counters.bytesIn += moved;
     return moved;
