@@ -14,7 +14,8 @@ import { COM1_BASE, COM1_IRQ, Uart16550 } from './uart16550.ts';
 import { VgaText, VGA_PORT_BASE, VGA_PORT_COUNT, VGA_TEXT_BASE, VGA_TEXT_SIZE } from './vga-text.ts';
 
 export interface PcPlatformOptions {
-  image: BlockImage;
+  /** The primary master disk; without one the IDE ports are left unclaimed (they float high). */
+  image?: BlockImage;
   dma: DmaMemory;
   /** Guest RAM size in bytes (reported through CMOS). */
   memoryBytes: number;
@@ -33,12 +34,12 @@ export interface PcPlatformOptions {
 /** The snapshot format: one entry per device, each the device's own plain-data state. */
 export interface PcPlatformSnapshot {
   version: 1;
-  devices: { ata0: unknown; com1: unknown; i8042: unknown; cmos: unknown; vga: unknown; pm1a: unknown; debug: unknown };
+  devices: { ata0: unknown | null; com1: unknown; i8042: unknown; cmos: unknown; vga: unknown; pm1a: unknown; debug: unknown };
 }
 
 export class PcPlatform {
   readonly bus = new IoBus();
-  readonly ata: AtaController;
+  readonly ata: AtaController | null;
   readonly com1: Uart16550;
   readonly kbc: I8042;
   readonly cmos: CmosRtc;
@@ -48,18 +49,20 @@ export class PcPlatform {
 
   constructor(opts: PcPlatformOptions) {
     const line = (n: number) => (level: boolean) => opts.irq(n, level);
-    this.ata = new AtaController({ image: opts.image, dma: opts.dma, irq: line(ATA_PRIMARY_IRQ) });
+    this.ata = opts.image ? new AtaController({ image: opts.image, dma: opts.dma, irq: line(ATA_PRIMARY_IRQ) }) : null;
     this.com1 = new Uart16550({ irq: line(COM1_IRQ), sink: opts.serialSink ?? (() => {}) });
     this.kbc = new I8042({ irq: line(KBC_IRQ), onA20: opts.onA20, onReset: opts.onReset });
-    this.cmos = new CmosRtc({ memoryBytes: opts.memoryBytes, hardDisks: 1, bootOrder: opts.bootOrder, biosFlags: opts.biosFlags, clock: opts.clock });
+    this.cmos = new CmosRtc({ memoryBytes: opts.memoryBytes, hardDisks: this.ata ? 1 : 0, bootOrder: opts.bootOrder, biosFlags: opts.biosFlags, clock: opts.clock });
     this.vga = new VgaText();
     this.power = new PowerControl(opts.onPowerOff ?? (() => {}));
     this.debug = new DebugPort(opts.debugSink);
 
     const b = this.bus;
-    b.mapPorts(ATA_PRIMARY_CMD_BASE, 8, this.ata.commandBlock);
-    b.mapPorts(ATA_PRIMARY_CTL_PORT, 1, this.ata.control);
-    b.mapPorts(ATA_PRIMARY_BMIDE_BASE, 8, this.ata.busMaster);
+    if (this.ata) {
+      b.mapPorts(ATA_PRIMARY_CMD_BASE, 8, this.ata.commandBlock);
+      b.mapPorts(ATA_PRIMARY_CTL_PORT, 1, this.ata.control);
+      b.mapPorts(ATA_PRIMARY_BMIDE_BASE, 8, this.ata.busMaster);
+    }
     b.mapPorts(COM1_BASE, 8, this.com1);
     // 60h and 64h: one device, offsets 0 and 4 (61h-63h stay unassigned here: the hypervisor owns 61h).
     b.mapPorts(KBC_DATA_PORT, 1, this.kbc);
@@ -75,7 +78,7 @@ export class PcPlatform {
     return {
       version: 1,
       devices: {
-        ata0: this.ata.snapshot(),
+        ata0: this.ata ? this.ata.snapshot() : null,
         com1: this.com1.snapshot(),
         i8042: this.kbc.snapshot(),
         cmos: this.cmos.snapshot(),
@@ -89,7 +92,8 @@ export class PcPlatform {
   restore(snap: PcPlatformSnapshot): void {
     if (snap.version !== 1) throw new Error(`qemu-dm: device snapshot version ${String(snap.version)} is not supported (expected 1)`);
     const d = snap.devices;
-    this.ata.restore(d.ata0);
+    if ((d.ata0 === null) !== (this.ata === null)) throw new Error('qemu-dm: the snapshot and this machine disagree on whether there is a disk');
+    if (this.ata) this.ata.restore(d.ata0);
     this.com1.restore(d.com1);
     this.kbc.restore(d.i8042);
     this.cmos.restore(d.cmos);

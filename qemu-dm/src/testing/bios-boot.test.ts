@@ -87,7 +87,7 @@ describe('virtual BIOS on the x86 CPU', () => {
       expect(m.ram.slice(0x10000, 0x10000 + 8 * SECTOR_SIZE)).toEqual(sector(disk, 100, 8));
       // AH=43h wrote LBA 1-2 (from 0000:8000) to LBA 200-201
       expect(sector(disk, 200, 2)).toEqual(patternDisk(2048).bytes.slice(1 * SECTOR_SIZE, 3 * SECTOR_SIZE));
-      expect(m.platform.ata.counters.dmaTransfers > 0).toBe(dma);
+      expect(m.platform.ata!.counters.dmaTransfers > 0).toBe(dma);
     });
   }
 
@@ -249,11 +249,20 @@ describe('virtual BIOS on the x86 CPU', () => {
     });
   }
 
-  it('no disk at all: POST reports it and INT 19h halts with a message', () => {
+  it('no disk at all: the IDE ports float, POST finds no drive, INT 19h halts with a message', () => {
+    const m = new TestMachine({ disk: null });
+    expect(m.run(BUDGET).reason).toBe('halted');
+    expect(m.debugLog).toContain('no ATA disk on the primary channel');
+    expect(m.ram[0x475]).toBe(0);
+    expect(m.serial).not.toContain('Disk 80h');
+    expect(m.serial).toContain('No bootable device: there is no hard disk.\r\nSystem halted.');
+  });
+
+  it('an empty disk image (0 sectors): the boot sector cannot be read', () => {
     const m = new TestMachine({ disk: new MemoryBlockImage(0) });
     expect(m.run(BUDGET).reason).toBe('halted');
     expect(m.serial).toContain('Disk 80h: 0 sectors');
-    expect(m.serial).toContain('System halted.');
+    expect(m.serial).toContain('Boot failed: could not read the boot sector.');
   });
 
   it('the same disk boot through real ioreq_t slots gives the same result and exit counts', () => {

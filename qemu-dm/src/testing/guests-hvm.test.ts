@@ -73,8 +73,8 @@ describe.skipIf(!existsSync(DISKEX))('guests/diskex.bin as an HVM guest', () => 
     }
     expect(dma.report).toBe(pio.report);
     expect(multiple.report).toBe(pio.report);
-    expect(dma.m.platform.ata.counters.dmaTransfers).toBeGreaterThan(0);
-    expect(pio.m.platform.ata.counters.dmaTransfers).toBe(0);
+    expect(dma.m.platform.ata!.counters.dmaTransfers).toBeGreaterThan(0);
+    expect(pio.m.platform.ata!.counters.dmaTransfers).toBe(0);
   });
 
   it('saved in the middle of its run and restored into a new machine, it finishes the same way', () => {

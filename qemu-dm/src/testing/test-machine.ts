@@ -56,7 +56,8 @@ export class PagedDmaMemory implements DmaMemory {
 }
 
 export interface TestMachineOptions {
-  disk: BlockImage;
+  /** The primary master disk, or null for a machine without one. */
+  disk: BlockImage | null;
   /** INT 13h through bus-master DMA instead of PIO (CMOS 70h bit 0). */
   dma?: boolean;
   /** PIO with READ/WRITE MULTIPLE, 16 sectors per DRQ block (CMOS 70h bit 1). */
@@ -136,7 +137,7 @@ export class TestMachine {
     this.instructionsPerTick = opts.instructionsPerTick ?? 0;
     this.ioreqPage = opts.ioreqPage ? new DataView(new ArrayBuffer(4096)) : null;
     this.platform = new PcPlatform({
-      image: opts.disk,
+      image: opts.disk ?? undefined,
       dma: this.dmaMemory,
       memoryBytes: 640 * 1024,
       irq: (line, level) => this.pic.setLevel(line, level),
