@@ -18,11 +18,13 @@ import { EVTCHN_PAGE_DOORBELL_OFFSET } from './event-channel.ts';
 import { dispatch, type CallContext, type ConnResources } from './hypercalls.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { CreditScheduler } from './sched/credit.ts';
+import type { X86Runner } from './x86-runner.ts';
 
 export interface HypercallServerOptions {
   socketPath: string;
   machineMemoryPath: string;
   credit?: CreditScheduler;
+  x86?: X86Runner;
 }
 
 interface Conn {
@@ -106,6 +108,7 @@ export class HypercallServer {
       conn: conn.res,
       issueToken: (domid) => this.issueToken(domid),
       credit: this.opts.credit,
+      x86: this.opts.x86,
     };
     try {
       const ret = dispatch(ctx, msg!.hypercall, msg!.cmd, msg!.arg);

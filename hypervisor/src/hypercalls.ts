@@ -28,6 +28,7 @@ import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { decreaseReservation, populatePhysmap } from './mm/memory.ts';
 import type { CreditScheduler } from './sched/credit.ts';
+import type { X86Runner } from './x86-runner.ts';
 
 /** What one connection created, released when it closes (like closing gntdev / evtchn fds). */
 export interface ConnResources {
@@ -47,7 +48,11 @@ export interface CallContext {
   issueToken(domid: number): string;
   /** The credit scheduler, when the host runs one (sched parameters, idle times). */
   credit?: CreditScheduler;
+  /** The x86 CPU that runs built domains' vCPUs, when the host has one. */
+  x86?: X86Runner;
 }
+
+const CONTEXT_REGS = ['cs', 'ip', 'ss', 'sp', 'ds', 'es', 'flags', 'ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp'] as const;
 
 type Handler<H extends HypercallNameT, C extends SubOp<H>> = (ctx: CallContext, arg: unknown) => HcRet<H, C>;
 export type DispatchTable = { [H in HypercallNameT]: { [C in SubOp<H>]: Handler<H, C> } };
@@ -277,6 +282,7 @@ export const hypercalls: DispatchTable = {
       if (!d) throw new XenError('ESRCH', `no domain ${domid}`);
       if (d === ctx.caller) throw new XenError('EINVAL', 'a domain cannot destroy itself');
       ctx.hv.destroyDomain(d);
+      ctx.x86?.forget(d);
       return 0;
     },
     pausedomain: (ctx, a) => {
@@ -362,6 +368,25 @@ export const hypercalls: DispatchTable = {
         ctx.hv.sched.adjust(d);
       } else if (cmd !== XEN_DOMCTL_SCHEDOP.getinfo) throw new XenError('EINVAL', `scheduler_op cmd ${cmd}`);
       return { weight: d.weight, cap: d.cap };
+    },
+    setvcpucontext: (ctx, a) => {
+      const o = obj(a);
+      const v = vcpuOf(ctlDomain(ctx, o.domain), o.vcpu);
+      if (!ctx.x86) throw new XenError('ENOSYS', 'this host has no x86 CPU attached');
+      const c = obj(o.ctx, 'ctx');
+      const regs: Record<string, number> = {};
+      for (const k of CONTEXT_REGS) if (c[k] !== undefined) regs[k] = int(c[k], k, 0, 0xffff);
+      ctx.x86.setContext(v, regs);
+      v.online = true;
+      ctx.hv.vcpuChanged(v);
+      return 0;
+    },
+    getvcpucontext: (ctx, a) => {
+      const o = obj(a);
+      const v = vcpuOf(ctlDomain(ctx, o.domain), o.vcpu);
+      if (!ctx.x86) throw new XenError('ENOSYS', 'this host has no x86 CPU attached');
+      const st = ctx.x86.getContext(v);
+      return { cs: st.cs, ip: st.ip, ss: st.ss, sp: st.sp, ds: st.ds, es: st.es, flags: st.flags, ax: st.ax, bx: st.bx, cx: st.cx, dx: st.dx, si: st.si, di: st.di, bp: st.bp, halted: st.halted };
     },
     setdomainhandle: (ctx, a) => {
       const o = obj(a);

@@ -17,6 +17,7 @@ import { MachineMemory } from './mm/machine-memory.ts';
 import { populatePhysmap } from './mm/memory.ts';
 import { CreditScheduler } from './sched/credit.ts';
 import { PcpuDriver } from './sched/pcpu.ts';
+import { X86Runner } from './x86-runner.ts';
 
 interface Args {
   runDir: string;
@@ -83,10 +84,11 @@ async function main(): Promise<void> {
   populatePhysmap(hv, dom0, { domid: DOMID_SELF, extent_start: Array.from({ length: dom0.maxPages }, (_, i) => i) });
   hv.unpauseDomain(dom0);
 
-  const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit });
+  const x86 = new X86Runner(hv);
+  const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit, x86 });
   writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
   await server.listen();
-  const pcpus = new PcpuDriver(hv, credit);
+  const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
   pcpus.start();
   writeFileSync(L.hypervisorPid, `${process.pid}\n`);
   writeFileSync(L.hypervisorReady, `${new Date().toISOString()}\n`);

@@ -131,6 +131,24 @@ export interface CreateDomainArg {
   max_maptrack_frames?: number;
 }
 
+/** Real-mode register file of an x86 vCPU (xenlab's CPU is an 80186); the builder sets CS:IP etc. */
+export interface VcpuContext {
+  cs?: number;
+  ip?: number;
+  ss?: number;
+  sp?: number;
+  ds?: number;
+  es?: number;
+  flags?: number;
+  ax?: number;
+  bx?: number;
+  cx?: number;
+  dx?: number;
+  si?: number;
+  di?: number;
+  bp?: number;
+}
+
 export interface CreditParams {
   weight: number;
   cap: number;
@@ -200,6 +218,9 @@ export interface HypercallTable {
     getvcpuinfo: [{ domain: number; vcpu: number }, VcpuInfoResult];
     scheduler_op: [{ domain: number; sched_id: number; cmd: number; weight?: number; cap?: number }, CreditParams];
     setdomainhandle: [{ domain: number; handle: string }, 0];
+    /** Sets a vCPU's registers; from then on the domain's vCPUs run on the x86 CPU. */
+    setvcpucontext: [{ domain: number; vcpu: number; ctx: VcpuContext }, 0];
+    getvcpucontext: [{ domain: number; vcpu: number }, Required<VcpuContext> & { halted: boolean }];
   };
   sysctl: {
     readconsole: [{ clear?: number; incremental?: number; index?: number; count?: number }, { text: string; index: number }];

@@ -28,6 +28,8 @@ export class PcpuDriver {
   constructor(
     private readonly hv: Hypervisor,
     private readonly sched: CreditScheduler,
+    /** Finds a runner for a domain with none set explicitly (e.g. the x86 CPU once built). */
+    private readonly runnerFor: (d: Vcpu['domain']) => VcpuRunner | undefined = () => undefined,
   ) {
     this.sliceTimers = new Array(sched.pcpus.length).fill(undefined);
     this.busy = new Array(sched.pcpus.length).fill(false);
@@ -73,7 +75,7 @@ export class PcpuDriver {
     this.sliceTimers[cpu] = undefined;
     const { next, sliceNs } = this.sched.schedule(cpu);
     if (!next) return; // idle until tickled
-    const runner = this.runners.get(next.domain.domid);
+    const runner = this.runners.get(next.domain.domid) ?? this.runnerFor(next.domain);
     if (!runner) {
       this.hv.blockVcpu(next);
       return;

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DOMID_SELF, EVTCHNSTAT, HypercallClient, SHUTDOWN, XEN_DOMINF, hostLayout } from '@xenlab/xen-public';
+import { SharedMemory } from '@xenlab/ring-buffers';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -103,6 +104,39 @@ describe('a xenlab host', () => {
     expect(d0.domain).toBe(0);
     expect(d0.flags & XEN_DOMINF.shutdown).toBe(0);
   }, 40_000);
+
+  it('builds a domain that runs x86 code on a pCPU; a wild guest crashes only itself', async () => {
+    const L = hostLayout(dir);
+    const mm = SharedMemory.open(L.machineMemory);
+    const build = async (code: number[]) => {
+      const { domain } = await hc.call('domctl', 'createdomain', { max_vcpus: 1 });
+      await hc.call('domctl', 'max_mem', { domain, max_memkb: 64 });
+      await hc.call('memory_op', 'populate_physmap', { domid: domain, extent_start: [0, 1] });
+      // The domain builder writes the image through machine memory, as libxc does via privcmd.
+      const { mfns } = await hc.call('domctl', 'getmemlist', { domain, max_pfns: 2 });
+      new Uint8Array(mm.buffer, mfns[1]! * 4096, 4096).set(code);
+      await hc.call('domctl', 'setvcpucontext', { domain, vcpu: 0, ctx: { cs: 0, ip: 0x1000, ds: 0, ss: 0, sp: 0xfffe } });
+      await hc.call('domctl', 'unpausedomain', { domain });
+      return domain;
+    };
+    const text = [...new TextEncoder().encode('hello from x86\n')];
+    const at = 0x1000 + 12;
+    const hello = await build([0xbe, at & 0xff, at >> 8, 0xb9, text.length, 0, 0xba, 0xe9, 0x00, 0xf3, 0x6e, 0xf4, ...text]);
+    const wild = await build([0xea, 0x00, 0x00, 0x00, 0xf0]);
+    const deadline = Date.now() + 10_000;
+    let dmesg = '';
+    while (!(dmesg.includes(`(d${hello}) hello from x86`) && dmesg.includes(`d${wild}: shutdown (crash)`))) {
+      if (Date.now() > deadline) throw new Error(`guests did not run within 10 s; dmesg:\n${dmesg}`);
+      await new Promise((r) => setTimeout(r, 50));
+      dmesg = (await hc.call('sysctl', 'readconsole', {})).text;
+    }
+    const list = await tool('xl', 'list');
+    expect(list).toMatch(new RegExp(`^\\(null\\) +${hello} +0 +1 +-b---- `, 'm'));
+    expect(list).toMatch(new RegExp(`^\\(null\\) +${wild} +0 +1 +---sc- `, 'm'));
+    expect((await hc.call('domctl', 'getvcpucontext', { domain: hello, vcpu: 0 })).halted).toBe(true);
+    for (const domain of [hello, wild]) await hc.call('domctl', 'destroydomain', { domain });
+    mm.close();
+  }, 30_000);
 
   it('refuses bad hypercalls with Xen errors and keeps serving', async () => {
     await expect(hc.call('domctl', 'destroydomain', { domain: 4000 })).rejects.toMatchObject({ errno: 'ESRCH' });
