@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryBlockImage } from '../devices/memory.ts';
 import { SECTOR_SIZE } from '../devices/types.ts';
-import { APM_SECTOR, CLOCK_SECTOR, DISK_SECTOR, HELLO_SECTOR, KEYS_SECTOR, SERVICES_SECTOR, bootSector } from './boot-sectors.ts';
+import { APM_SECTOR, CLOCK_SECTOR, DISK_SECTOR, HELLO_SECTOR, KEYS_SECTOR, SERIAL_SECTOR, SERVICES_SECTOR, bootSector } from './boot-sectors.ts';
 import { TestMachine } from './test-machine.ts';
 
 const BUDGET = 3_000_000;
@@ -181,6 +181,14 @@ describe('virtual BIOS on the x86 CPU', () => {
     expect(m.ram[0x607]).toBe(0x05); // DH = seconds
     expect(w(0x608)).toBe(0x2026); // century 20h, year 26h
     expect(w(0x60a)).toBe(0x1121); // month 11h, day 21h
+    // INT 15h AH=86h: 65536 µs is 1.2 ticks, rounded up to 2
+    expect(m.ram[0x611]).toBe(0);
+    expect(w(0x612) - after).toBeGreaterThanOrEqual(2);
+    // INT 1Ah AH=03h/05h set the RTC; AH=02h/04h read it back
+    expect(w(0x614)).toBe(0x0915);
+    expect(m.ram[0x617]).toBe(0x30);
+    expect(w(0x618)).toBe(0x1999);
+    expect(w(0x61a)).toBe(0x1231);
     expect(w(0x60c)).toBe(639);
     expect(w(0x60e)).toBe(0x0220);
   });
@@ -274,6 +282,20 @@ describe('virtual BIOS on the x86 CPU', () => {
     expect(paged.exitsBetween(2, 3)).toEqual(direct.exitsBetween(2, 3));
     expect(paged.ioreqCounters.served).toBe(paged.exits.io + paged.exits.mmio - [...paged.exits.byPort].filter(([k]) => /^pio:(20|21|a0|a1|4[0-3]|61|80)$/.test(k)).reduce((n, [, v]) => n + v, 0));
     expect(paged.ioreqCounters.malformed).toBe(0);
+  });
+
+  it('INT 14h: init, receive, time-out and send on COM1', () => {
+    const m = new TestMachine({ disk: patternDisk(2048, SERIAL_SECTOR) });
+    expect(m.run(BUDGET, (t) => t.markers.length > 0).reason).toBe('until');
+    expect(m.platform.com1.divisor).toBe(12); // 115200 / 12 = 9600 baud
+    expect(m.platform.bus.in(0x3fb, 1)).toBe(0x03);
+    const w = (a: number) => m.ram[a] | (m.ram[a + 1] << 8);
+    expect(m.ram[0x601] & 0x60).toBe(0x60); // line status: transmitter empty
+    m.platform.com1.receive([0x41]);
+    expect(m.run(BUDGET * 2).reason).toBe('halted');
+    expect(w(0x602)).toBe(0x0041); // AL = 'A', AH = 0: no error
+    expect(m.ram[0x605] & 0x80).toBe(0x80); // time-out
+    expect(m.serial.endsWith('B')).toBe(true);
   });
 });
 

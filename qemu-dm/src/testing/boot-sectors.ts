@@ -337,7 +337,41 @@ export const READBENCH_SECTOR = bootSector([
   0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // dd 1, 0
 ]);
 
-/** INT 1Ah ticks before and after three timer ticks, RTC time and date, INT 12h and INT 11h, stored from 0000:0600. */
+/** INT 14h: initialise COM1 at 9600 8N1, poll for a byte, receive it, time out on the next, send the byte + 1. */
+export const SERIAL_SECTOR = bootSector([
+  // start:
+  0x31, 0xc0,                              // xor ax, ax
+  0x8e, 0xd8,                              // mov ds, ax
+  0xb8, 0xe3, 0x00,                        // mov ax, 0x00E3          ; INT 14h AH=00h: 9600 baud, no parity, 1 stop bit, 8 bits
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xa3, 0x00, 0x06,                        // mov [0x0600], ax
+  0xb0, 0x01,                              // mov al, 1
+  0xe6, 0x80,                              // out 0x80, al            ; marker 1: initialised, waiting for input
+  // poll:
+  0xb4, 0x03,                              // mov ah, 0x03            ; status: data ready?
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xf6, 0xc4, 0x01,                        // test ah, 0x01
+  0x74, 0xf5,                              // jz poll
+  0xb4, 0x02,                              // mov ah, 0x02            ; receive
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xa3, 0x02, 0x06,                        // mov [0x0602], ax
+  0xb4, 0x02,                              // mov ah, 0x02            ; nothing more: time-out (AH bit 7)
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xa3, 0x04, 0x06,                        // mov [0x0604], ax
+  0xb4, 0x01,                              // mov ah, 0x01            ; send 'Z' + 1
+  0xa0, 0x02, 0x06,                        // mov al, [0x0602]
+  0xfe, 0xc0,                              // inc al
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x14,                              // int 0x14
+  0xfa,                                    // cli
+  0xf4,                                    // hlt
+]);
+
+/** INT 1Ah ticks before and after three timer ticks, RTC time and date, INT 15h AH=86h wait, setting the RTC, INT 12h and INT 11h; results from 0000:0600. */
 export const CLOCK_SECTOR = bootSector([
   // start:
   0x31, 0xc0,                              // xor ax, ax
@@ -360,6 +394,30 @@ export const CLOCK_SECTOR = bootSector([
   0xcd, 0x1a,                              // int 0x1A
   0x89, 0x0e, 0x08, 0x06,                  // mov [0x0608], cx
   0x89, 0x16, 0x0a, 0x06,                  // mov [0x060A], dx
+  0xb4, 0x86,                              // mov ah, 0x86            ; INT 15h wait CX:DX = 00010000h microseconds (2 ticks)
+  0xb9, 0x01, 0x00,                        // mov cx, 0x0001
+  0x31, 0xd2,                              // xor dx, dx
+  0xcd, 0x15,                              // int 0x15
+  0xa3, 0x10, 0x06,                        // mov [0x0610], ax
+  0xb4, 0x00,                              // mov ah, 0x00
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x16, 0x12, 0x06,                  // mov [0x0612], dx
+  0xb4, 0x03,                              // mov ah, 0x03            ; set the RTC time to 09:15:30
+  0xb9, 0x15, 0x09,                        // mov cx, 0x0915
+  0xba, 0x00, 0x30,                        // mov dx, 0x3000
+  0xcd, 0x1a,                              // int 0x1A
+  0xb4, 0x05,                              // mov ah, 0x05            ; set the date to 1999-12-31
+  0xb9, 0x99, 0x19,                        // mov cx, 0x1999
+  0xba, 0x31, 0x12,                        // mov dx, 0x1231
+  0xcd, 0x1a,                              // int 0x1A
+  0xb4, 0x02,                              // mov ah, 0x02
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x0e, 0x14, 0x06,                  // mov [0x0614], cx
+  0x89, 0x16, 0x16, 0x06,                  // mov [0x0616], dx
+  0xb4, 0x04,                              // mov ah, 0x04
+  0xcd, 0x1a,                              // int 0x1A
+  0x89, 0x0e, 0x18, 0x06,                  // mov [0x0618], cx
+  0x89, 0x16, 0x1a, 0x06,                  // mov [0x061A], dx
   0xcd, 0x12,                              // int 0x12                ; conventional memory in KiB
   0xa3, 0x0c, 0x06,                        // mov [0x060C], ax
   0xcd, 0x11,                              // int 0x11                ; equipment word
