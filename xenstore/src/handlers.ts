@@ -132,6 +132,7 @@ function mutate(xs: Xenstored, c: Connection, m: XsMessage, op: MutationOp, abs:
     return { payload: OK };
   }
   const view = new View(xs.store, xs.store.root, false);
+  view.inPlace = true;
   switch (mutation.op) {
     case 'write':
       view.write(c, abs, mutation.value);
@@ -260,6 +261,7 @@ function transactionEnd(xs: Xenstored, c: Connection, m: XsMessage): Reply {
   const [how] = args(m, 1);
   check(how === 'T' || how === 'F', 'EINVAL', 'TRANSACTION_END takes T or F');
   c.txns.delete(m.txId);
+  txn.release();
   if (how === 'F') return { payload: OK };
   try {
     const view = txn.commit(xs.store);

@@ -49,6 +49,8 @@ export class Store {
   private genCounter = 1;
   /** Nodes owned per domain (perms[0].id), for the node quota. */
   readonly owned = new Map<number, number>();
+  /** Open transactions: while any holds a snapshot, every change copies its path. */
+  readonly liveTransactions = new Set<Transaction>();
 
   constructor() {
     const n0: Perms = [{ id: 0, r: false, w: false }];
@@ -71,7 +73,7 @@ export class Store {
   /** Makes a request's work visible: new root, node counts; returns the events to fire. */
   install(v: View): ChangeEvent[] {
     this.root = v.root;
-    for (const [d, n] of v.ownedDelta) {
+    if (v.changesOwners) for (const [d, n] of v.ownedDelta) {
       const c = (this.owned.get(d) ?? 0) + n;
       if (c === 0) this.owned.delete(d);
       else this.owned.set(d, c);
@@ -114,6 +116,12 @@ function lookupIn(root: XsNode, abs: string): XsNode | undefined {
 export class View {
   /** Transaction read set: path -> generation seen (ABSENT if missing); null outside transactions. */
   readonly accessed: Map<string, number> | null;
+  /**
+   * May a value update replace the node inside its parent instead of copying the path? Only for
+   * a single request's view while no transaction holds a snapshot (set by the handler): the
+   * update's checks all come before the change, so nothing can fail after it.
+   */
+  inPlace = false;
   private delta: Map<number, number> | undefined;
   private changes: ChangeEvent[] | undefined;
 
@@ -129,6 +137,10 @@ export class View {
     const n = lookupIn(this.root, abs);
     if (this.accessed && !this.accessed.has(abs)) this.accessed.set(abs, n ? n.gen : ABSENT);
     return n;
+  }
+
+  get changesOwners(): boolean {
+    return this.delta !== undefined;
   }
 
   /** Node-count changes per owner (allocated on first change: most views only read). */
@@ -195,11 +207,17 @@ export class View {
     if (n) {
       if (!(accessFor(c, n.perms) & ACCESS_WRITE)) throw new XsError('EACCES', abs);
       checkEntrySize(c, value, n.children);
-      this.put(abs, new XsNode(value, n.perms, n.children, 0));
+      const parent = this.inPlace && this.store.liveTransactions.size === 0 && abs !== '/' ? this.lookup(parentOf(abs)) : undefined;
+      if (parent) {
+        (parent.children as Map<string, XsNode>).set(abs.slice(abs.lastIndexOf('/') + 1), new XsNode(value, n.perms, n.children, this.store.nextGen()));
+      } else {
+        this.put(abs, new XsNode(value, n.perms, n.children, 0));
+      }
+      this.events.push({ path: abs, perms: n.perms, recursive: false });
     } else {
       this.create(c, abs, value);
+      this.events.push({ path: abs, perms: this.lookup(abs)!.perms, recursive: false });
     }
-    this.events.push({ path: abs, perms: this.lookup(abs)!.perms, recursive: false });
   }
 
   /** Returns false when the node already existed (no change, no event). */
@@ -323,9 +341,15 @@ export class Transaction {
 
   constructor(
     readonly id: number,
-    store: Store,
+    private readonly store: Store,
   ) {
     this.view = new View(store, store.root, true);
+    store.liveTransactions.add(this);
+  }
+
+  /** The transaction ended (committed, aborted, or its connection reset): drop its snapshot. */
+  release(): void {
+    this.store.liveTransactions.delete(this);
   }
 
   /** Runs a mutation on the snapshot and remembers it for commit. */

@@ -288,6 +288,26 @@ describe('transactions', () => {
     for (const cl of clients) cl.close();
   });
 
+  it('keeps snapshots isolated from value updates made while they are open', async () => {
+    await c.req(T.WRITE, '/iso/v\x001');
+    const tx = await start();
+    expect((await c.req(T.READ, '/iso/v\x00', tx)).text).toBe('1');
+    const other = await RawClient.open(d.path);
+    await other.req(T.WRITE, '/iso/v\x002');
+    await other.req(T.WRITE, '/iso/v\x003');
+    expect((await c.req(T.READ, '/iso/v\x00', tx)).text).toBe('1');
+    expect((await c.req(T.TRANSACTION_END, 'T\x00', tx)).error).toBe('EAGAIN');
+    expect(d.xs.store.liveTransactions.size).toBe(0);
+    await other.req(T.WRITE, '/iso/v\x004');
+    const tx2 = await start();
+    expect((await c.req(T.READ, '/iso/v\x00', tx2)).text).toBe('4');
+    await other.req(T.WRITE, '/iso/v\x005');
+    expect((await c.req(T.READ, '/iso/v\x00', tx2)).text).toBe('4');
+    other.close();
+    await c.req(T.RESET_WATCHES, '\x00');
+    expect(d.xs.store.liveTransactions.size).toBe(0);
+  });
+
   it('rejects unknown ids, nesting and bad end arguments', async () => {
     expect((await c.req(T.READ, '/\0', 4242)).error).toBe('ENOENT');
     expect((await c.req(T.WRITE, '/q\0v', 4242)).error).toBe('ENOENT');

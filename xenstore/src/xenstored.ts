@@ -216,6 +216,7 @@ export class Xenstored {
   /** Forgets a connection's watches and transactions (RESET_WATCHES does this too). */
   resetConnection(c: Connection): void {
     for (const w of [...c.watches.values()]) this.removeWatch(w);
+    for (const t of c.txns.values()) t.release();
     c.txns.clear();
   }
 
