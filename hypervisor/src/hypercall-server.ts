@@ -18,13 +18,13 @@ import { EVTCHN_PAGE_DOORBELL_OFFSET } from './event-channel.ts';
 import { dispatch, type CallContext, type ConnResources } from './hypercalls.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { CreditScheduler } from './sched/credit.ts';
-import type { X86Runner } from './x86-runner.ts';
+import type { X86RunnerBase } from './x86-runner.ts';
 
 export interface HypercallServerOptions {
   socketPath: string;
   machineMemoryPath: string;
   credit?: CreditScheduler;
-  x86?: X86Runner;
+  x86?: X86RunnerBase;
 }
 
 interface Conn {

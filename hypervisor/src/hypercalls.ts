@@ -28,7 +28,7 @@ import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import { decreaseReservation, populatePhysmap } from './mm/memory.ts';
 import type { CreditScheduler } from './sched/credit.ts';
-import type { X86Runner } from './x86-runner.ts';
+import type { X86RunnerBase } from './x86-runner.ts';
 
 /** What one connection created, released when it closes (like closing gntdev / evtchn fds). */
 export interface ConnResources {
@@ -49,7 +49,7 @@ export interface CallContext {
   /** The credit scheduler, when the host runs one (sched parameters, idle times). */
   credit?: CreditScheduler;
   /** The x86 CPU that runs built domains' vCPUs, when the host has one. */
-  x86?: X86Runner;
+  x86?: X86RunnerBase;
 }
 
 const CONTEXT_REGS = ['cs', 'ip', 'ss', 'sp', 'ds', 'es', 'flags', 'ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp'] as const;

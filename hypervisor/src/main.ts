@@ -17,6 +17,7 @@ import { MachineMemory } from './mm/machine-memory.ts';
 import { populatePhysmap } from './mm/memory.ts';
 import { CreditScheduler } from './sched/credit.ts';
 import { PcpuDriver } from './sched/pcpu.ts';
+import { WorkerX86Runner } from './sched/pcpu-threads.ts';
 import { X86Runner } from './x86-runner.ts';
 
 interface Args {
@@ -25,15 +26,17 @@ interface Args {
   pcpus: number;
   dom0MiB: number;
   dom0: boolean;
+  /** Run guest vCPUs on one worker thread per pCPU (default) or on the main thread. */
+  pcpuThreads: boolean;
 }
 
 function usage(msg: string): never {
-  process.stderr.write(`hypervisor: ${msg}\nusage: hypervisor --run-dir DIR [--memory MiB] [--pcpus N] [--dom0-memory MiB] [--no-dom0]\n`);
+  process.stderr.write(`hypervisor: ${msg}\nusage: hypervisor --run-dir DIR [--memory MiB] [--pcpus N] [--dom0-memory MiB] [--no-dom0] [--no-pcpu-threads]\n`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runDir: defaultRunDir(), memoryMiB: 256, pcpus: availableParallelism(), dom0MiB: 64, dom0: true };
+  const a: Args = { runDir: defaultRunDir(), memoryMiB: 256, pcpus: availableParallelism(), dom0MiB: 64, dom0: true, pcpuThreads: true };
   const num = (v: string | undefined, what: string, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) usage(`${what} must be an integer in ${min}..${max}`);
@@ -46,6 +49,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--pcpus') a.pcpus = num(argv[++i], '--pcpus', 1, 64);
     else if (k === '--dom0-memory') a.dom0MiB = num(argv[++i], '--dom0-memory', 1, 65536);
     else if (k === '--no-dom0') a.dom0 = false;
+    else if (k === '--no-pcpu-threads') a.pcpuThreads = false;
     else usage(`unknown argument ${JSON.stringify(k)}`);
   }
   if (a.dom0MiB * 2 > a.memoryMiB) usage(`--dom0-memory ${a.dom0MiB} must be at most half of --memory ${a.memoryMiB}`);
@@ -84,7 +88,7 @@ async function main(): Promise<void> {
   populatePhysmap(hv, dom0, { domid: DOMID_SELF, extent_start: Array.from({ length: dom0.maxPages }, (_, i) => i) });
   hv.unpauseDomain(dom0);
 
-  const x86 = new X86Runner(hv);
+  const x86 = args.pcpuThreads ? new WorkerX86Runner(hv, L.machineMemory, args.pcpus) : new X86Runner(hv);
   const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit, x86 });
   writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
   await server.listen();
@@ -123,6 +127,7 @@ async function main(): Promise<void> {
       clearTimeout(t);
     }
     pcpus.stop();
+    if (x86 instanceof WorkerX86Runner) await x86.close();
     await server.close();
     for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Token]) rmSync(f, { force: true });
     shm.close();

@@ -13,8 +13,8 @@ import type { CreditScheduler } from './credit.ts';
 export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash';
 
 export interface VcpuRunner {
-  /** Run `v` for at most `budgetNs`; resolve when it stops, saying why. */
-  run(v: Vcpu, budgetNs: number): Promise<{ exit: SliceExit; reason?: string }>;
+  /** Run `v` on pCPU `pcpu` for at most `budgetNs`; resolve when it stops, saying why. */
+  run(v: Vcpu, budgetNs: number, pcpu: number): Promise<{ exit: SliceExit; reason?: string }>;
 }
 
 export class PcpuDriver {
@@ -83,7 +83,7 @@ export class PcpuDriver {
     this.busy[cpu] = true;
     let r: { exit: SliceExit; reason?: string };
     try {
-      r = await runner.run(next, sliceNs);
+      r = await runner.run(next, sliceNs, cpu);
     } catch (e) {
       r = { exit: 'crash', reason: (e as Error).message };
     }

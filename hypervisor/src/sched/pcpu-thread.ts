@@ -1,0 +1,38 @@
+/**
+ * A pCPU: one worker thread that runs whichever vCPU the scheduler hands it for one slice on
+ * the x86 CPU, then reports why it stopped (worker side of sched/pcpu-threads.ts). It maps the
+ * machine-memory file itself, so guest memory is the same bytes every process sees; the vCPU's
+ * registers travel with each request, so any pCPU can run any vCPU.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import type { Page } from '@xenlab/x86-cpu';
+import { SharedMemory } from '@xenlab/ring-buffers';
+import { GUEST_PAGES, makeCpu, runSlice } from '../x86-slice.ts';
+import type { SliceRequest, SliceReply } from './pcpu-threads.ts';
+
+const { machineMemory } = workerData as { machineMemory: string };
+const shm = SharedMemory.open(machineMemory);
+const pages: Page[] = new Array<Page>(GUEST_PAGES).fill(null);
+const views = new Map<number, Uint8Array>();
+let consoleBytes: number[] = [];
+let unclaimed = 0;
+const cpu = makeCpu(pages, { consoleByte: (b) => consoleBytes.push(b), unclaimed: () => unclaimed++ });
+
+parentPort!.on('message', (m: SliceRequest) => {
+  for (let g = 0; g < GUEST_PAGES; g++) {
+    const mfn = m.mfns[g]!;
+    if (mfn < 0) {
+      pages[g] = null;
+      continue;
+    }
+    let v = views.get(mfn);
+    if (!v) views.set(mfn, (v = new Uint8Array(shm.buffer, mfn * 4096, 4096)));
+    pages[g] = v;
+  }
+  cpu.setState(m.state);
+  const r = runSlice(cpu, pages, m.budgetNs, { consoleByte: (b) => consoleBytes.push(b), unclaimed: () => unclaimed++ });
+  const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed };
+  consoleBytes = [];
+  unclaimed = 0;
+  parentPort!.postMessage(reply);
+});

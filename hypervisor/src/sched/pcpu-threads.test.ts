@@ -1,0 +1,59 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DOMID_SELF, Gfn, RUNSTATE, SHUTDOWN } from '@xenlab/xen-public';
+import { SharedMemory } from '@xenlab/ring-buffers';
+import { Hypervisor } from '../hypervisor.ts';
+import { MachineMemory } from '../mm/machine-memory.ts';
+import { populatePhysmap } from '../mm/memory.ts';
+import { CreditScheduler } from './credit.ts';
+import { PcpuDriver } from './pcpu.ts';
+import { WorkerX86Runner } from './pcpu-threads.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+describe('pCPU worker threads', () => {
+  it('run guests on the x86 CPU in parallel threads over the shared machine-memory file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xenlab-pcpu-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const shm = SharedMemory.create(join(dir, 'mem'), 512 * 4096);
+    cleanups.push(() => shm.close());
+    const credit = new CreditScheduler({ nrPcpus: 2 });
+    const hv = new Hypervisor({ memory: new MachineMemory(shm.buffer), nrPcpus: 2, sched: credit });
+    const x86 = new WorkerX86Runner(hv, join(dir, 'mem'), 2);
+    cleanups.push(() => x86.close());
+    const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
+
+    const build = (code: number[]) => {
+      const d = hv.createDomain({ max_vcpus: 1 });
+      d.maxPages = 4;
+      populatePhysmap(hv, d, { domid: DOMID_SELF, extent_start: [0, 1] });
+      hv.mem.frame(d.p2m.lookup(Gfn(1))!).set(code);
+      x86.setContext(d.vcpus[0]!, { cs: 0, ip: 0x1000, ds: 0, ss: 0, sp: 0xfffe });
+      hv.unpauseDomain(d);
+      return d;
+    };
+    const text = [...new TextEncoder().encode('hi from a pCPU thread\n')];
+    const at = 0x1000 + 12;
+    const hello = build([0xbe, at & 0xff, at >> 8, 0xb9, text.length, 0, 0xba, 0xe9, 0x00, 0xf3, 0x6e, 0xf4, ...text]);
+    const spin = build([0xeb, 0xfe]);
+    const wild = build([0xea, 0x00, 0x00, 0x00, 0xf0]);
+    pcpus.start();
+    cleanups.push(() => pcpus.stop());
+
+    const deadline = Date.now() + 15_000;
+    const ran = () => spin.vcpus[0]!.runstateTimes(hv.now())[RUNSTATE.running]!;
+    while (!(hv.console.read().text.includes(`(d${hello.domid}) hi from a pCPU thread`) && wild.isShuttingDown && x86.stats.instructions > 200_000)) {
+      if (Date.now() > deadline) throw new Error(`not done in 15 s: ${JSON.stringify(hv.console.read().text)} spin ran ${ran()} ns, ${x86.stats.instructions} instructions`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(wild.shutdownCode).toBe(SHUTDOWN.crash);
+    expect(hello.vcpus[0]!.blocked).toBe(true);
+    expect(x86.getContext(hello.vcpus[0]!).halted).toBe(true);
+    expect(ran()).toBeGreaterThan(0);
+  }, 30_000);
+});

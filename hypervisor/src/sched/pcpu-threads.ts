@@ -1,0 +1,95 @@
+/**
+ * pCPUs as worker threads (ARCHITECTURE.md, "Processes": "its pCPUs are worker threads"): one
+ * thread per pCPU (sched/pcpu-thread.ts) runs the x86 CPU for each slice the scheduler decides,
+ * while the hypervisor's main thread keeps serving hypercalls. The vCPU's register state lives
+ * here between slices and travels with each request, so vCPUs migrate freely between pCPUs.
+ */
+import { Worker } from 'node:worker_threads';
+import type { CpuState } from '@xenlab/x86-cpu';
+import type { VcpuContext } from '@xenlab/xen-public';
+import type { Domain, Vcpu } from '../domain.ts';
+import type { Hypervisor } from '../hypervisor.ts';
+import { X86RunnerBase, applyContext } from '../x86-runner.ts';
+import { makeCpu, type SliceResult } from '../x86-slice.ts';
+import type { SliceExit } from './pcpu.ts';
+
+export interface SliceRequest {
+  id: number;
+  state: CpuState;
+  /** MFN backing each of the first 256 GFNs, -1 for a hole. */
+  mfns: number[];
+  budgetNs: number;
+}
+export interface SliceReply extends SliceResult {
+  id: number;
+  state: CpuState;
+  console: number[];
+  unclaimed: number;
+}
+
+const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {} }).getState();
+
+export class WorkerX86Runner extends X86RunnerBase {
+  private readonly workers: Worker[];
+  private readonly states = new Map<Vcpu, CpuState>();
+  private readonly pending = new Map<number, { resolve(r: SliceReply): void; reject(e: Error): void }>();
+  private nextId = 1;
+
+  constructor(hv: Hypervisor, machineMemoryPath: string, nrPcpus: number) {
+    super(hv);
+    this.workers = Array.from({ length: nrPcpus }, (_, i) => this.spawn(i, machineMemoryPath));
+  }
+
+  private spawn(i: number, machineMemory: string): Worker {
+    const w = new Worker(new URL('./pcpu-thread-boot.mjs', import.meta.url), {
+      workerData: { machineMemory },
+      name: `pcpu${i}`,
+    });
+    w.unref();
+    w.on('message', (r: SliceReply) => {
+      const p = this.pending.get(r.id);
+      this.pending.delete(r.id);
+      p?.resolve(r);
+    });
+    w.on('error', (e) => {
+      this.hv.log(`pCPU ${i} thread failed: ${e.message}`);
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    });
+    return w;
+  }
+
+  setContext(v: Vcpu, ctx: VcpuContext): void {
+    this.built.add(v.domain);
+    this.states.set(v, applyContext(structuredClone(this.states.get(v) ?? RESET_STATE), ctx));
+  }
+
+  getContext(v: Vcpu): CpuState {
+    return this.states.get(v) ?? structuredClone(RESET_STATE);
+  }
+
+  override forget(d: Domain): void {
+    for (const v of d.vcpus) this.states.delete(v);
+    super.forget(d);
+  }
+
+  async run(v: Vcpu, budgetNs: number, pcpu = 0): Promise<{ exit: SliceExit; reason?: string }> {
+    const id = this.nextId++;
+    const w = this.workers[pcpu % this.workers.length]!;
+    const reply = await new Promise<SliceReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs };
+      w.postMessage(req);
+    });
+    this.states.set(v, reply.state);
+    this.stats.slices++;
+    this.stats.instructions += reply.instructions;
+    this.stats.unclaimedIo += reply.unclaimed;
+    for (const b of reply.console) this.consoleByte(v.domain, b);
+    return reply.reason ? { exit: reply.exit, reason: `vCPU ${v.id} ${reply.reason}` } : { exit: reply.exit };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

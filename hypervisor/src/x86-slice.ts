@@ -1,0 +1,101 @@
+/**
+ * One time slice of an x86 vCPU: what a pCPU does between two scheduling decisions, shared by
+ * the in-process runner (x86-runner.ts) and the pCPU worker threads (sched/pcpu-thread.ts).
+ * See x86-runner.ts for what each kind of exit means to the hypervisor.
+ */
+import { Cpu, type CpuExit, type Page } from '@xenlab/x86-cpu';
+import type { SliceExit } from './sched/pcpu.ts';
+
+export const DEBUG_CONSOLE_PORT = 0xe9;
+export const GUEST_PAGES = 256;
+/** Instructions per check of the clock: small enough to honour a 1 ms slice. */
+const CHUNK = 20_000;
+
+export interface SliceIo {
+  /** A byte the guest wrote to the debug console port. */
+  consoleByte(b: number): void;
+  /** An access no one claimed (until ioreq servers exist). */
+  unclaimed(): void;
+}
+
+export interface SliceResult {
+  exit: SliceExit;
+  reason?: string;
+  instructions: number;
+}
+
+/** A CPU whose holes read as all-ones on exit, writes to holes are dropped, 0xE9 is the console. */
+export function makeCpu(pages: Page[], io: SliceIo): Cpu {
+  return new Cpu({
+    model: '80186',
+    // No synchronous MMIO read: every read of a hole exits, so a slice can tell an instruction
+    // fetch (fatal) from a data read (all-ones).
+    memory: { pages, mmioWrite: () => true },
+    ports: {
+      in: (_port, size) => {
+        io.unclaimed();
+        return size === 1 ? 0xff : 0xffff;
+      },
+      out: (port, _size, value) => {
+        if (port === DEBUG_CONSOLE_PORT) io.consoleByte(value & 0xff);
+        else io.unclaimed();
+        return true;
+      },
+    },
+  });
+}
+
+/** Runs `cpu` until its budget (real time) is used or it stops; never throws. */
+export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo): SliceResult {
+  const end = process.hrtime.bigint() + BigInt(Math.max(0, Math.round(budgetNs)));
+  let instructions = 0;
+  try {
+    for (;;) {
+      const exit: CpuExit = cpu.run(CHUNK);
+      instructions += exit.executed;
+      switch (exit.reason) {
+        case 'budget':
+          break;
+        case 'hlt':
+          return { exit: 'blocked', instructions };
+        case 'io':
+          stringIo(cpu, pages, exit, io);
+          break;
+        case 'mmio': {
+          const st = cpu.getState();
+          const pc = ((st.cs << 4) + st.ip) & 0xfffff;
+          if (exit.dir === 'read' && exit.addr >= pc && exit.addr < pc + 6) {
+            return { exit: 'crash', reason: `fetched instructions from non-RAM at ${exit.addr.toString(16)}h`, instructions };
+          }
+          if (exit.dir === 'read') cpu.completeMmioRead(exit.size === 1 ? 0xff : 0xffff);
+          break;
+        }
+        case 'interrupt-exit':
+          return { exit: 'crash', reason: `unexpected trap-table exit for vector ${exit.vector}`, instructions };
+      }
+      if (process.hrtime.bigint() >= end) return { exit: 'preempted', instructions };
+    }
+  } catch (e) {
+    return { exit: 'crash', reason: `CPU fault: ${(e as Error).message}`, instructions };
+  }
+}
+
+/** IN/OUT and INS/OUTS the synchronous handlers did not take: one exit for a whole transfer. */
+function stringIo(cpu: Cpu, pages: Page[], exit: Extract<CpuExit, { reason: 'io' }>, io: SliceIo): void {
+  if (!exit.string) {
+    cpu.completeIo(exit.dir === 'in' ? (exit.size === 1 ? 0xff : 0xffff) : undefined);
+    return;
+  }
+  for (let i = 0; i < exit.count; i++) {
+    const a = (exit.addr + i * exit.step) & 0xfffff;
+    const p = pages[(a >>> 12) & 0xff];
+    if (exit.dir === 'out') {
+      if (exit.port === DEBUG_CONSOLE_PORT) io.consoleByte(p ? p[a & 0xfff]! : 0xff);
+      else io.unclaimed();
+    } else if (p) {
+      p[a & 0xfff] = 0xff;
+      if (exit.size === 2 && (a & 0xfff) < 0xfff) p[(a & 0xfff) + 1] = 0xff;
+    }
+  }
+  cpu.completeIo();
+}
