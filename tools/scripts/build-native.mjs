@@ -2,6 +2,7 @@
 // Builds xenlab's one native addon (ring-buffers/native: mmap + futex) during `npm install`.
 // On failure it says what is missing instead of leaving a bare node-gyp stack trace.
 import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +10,17 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const dir = join(root, 'ring-buffers', 'native');
 const require = createRequire(import.meta.url);
+
+// Up to date already? Then leave it: a rebuild deletes the addon first, which would break any
+// xenlab process or test running meanwhile. `--force` rebuilds anyway.
+const built = join(dir, 'build', 'Release', 'xenlab_shm.node');
+if (!process.argv.includes('--force') && existsSync(built)) {
+  const newest = Math.max(...['shm.c', 'binding.gyp'].map((f) => statSync(join(dir, f)).mtimeMs), statSync(process.execPath).mtimeMs);
+  if (statSync(built).mtimeMs >= newest) {
+    console.log('xenlab: shared-memory addon is up to date (npm run build:native -- --force to rebuild)');
+    process.exit(0);
+  }
+}
 
 let gyp;
 try {
