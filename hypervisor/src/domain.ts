@@ -22,6 +22,10 @@ export class Vcpu {
   blocked = false;
   /** Paused by the credit scheduler because its domain's cap ran out. */
   parked = false;
+  /** Waiting for the device model to answer an ioreq (hvm/ioreq.ts). */
+  ioreqPending = false;
+  /** The answer to hand the CPU before its next slice (IN value, or a completed string I/O). */
+  ioCompletion: { value?: number } | undefined;
   /** Where it runs (or last ran); -1 before it ever ran. */
   pcpu = -1;
   /** Hard affinity: pCPUs allowed (`null` = all). Soft affinity is recorded but only reported. */
@@ -52,6 +56,7 @@ export class Vcpu {
       this.online &&
       !this.blocked &&
       !this.parked &&
+      !this.ioreqPending &&
       d.controllerPause === 0 &&
       d.pauseCount === 0 &&
       !d.isShuttingDown &&
@@ -62,7 +67,7 @@ export class Vcpu {
   /** The runstate of this vCPU while it is not on a pCPU. */
   idleRunstate(): RunstateName {
     if (this.isRunnable()) return 'runnable';
-    return this.online && this.blocked && !this.parked ? 'blocked' : 'offline';
+    return this.online && (this.blocked || this.ioreqPending) && !this.parked ? 'blocked' : 'offline';
   }
 
   /** Changes runstate at time `now` (ns), charging the time spent in the previous one. */

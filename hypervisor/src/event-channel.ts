@@ -26,13 +26,20 @@ import {
 import type { Domain } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 
+/**
+ * `xen: true` marks a port of a domain whose events the hypervisor itself consumes (Xen's
+ * "consumer" ports, here the ioreq channels between Xen and a device model): the guest cannot
+ * use it, and a send from the far end reaches the hypervisor instead of the guest.
+ */
 export type Channel =
   | { state: 'closed' }
-  | { state: 'unbound'; vcpu: number; remoteDom: DomId }
-  | { state: 'interdomain'; vcpu: number; remoteDom: DomId; remotePort: Port }
+  | { state: 'unbound'; vcpu: number; remoteDom: DomId; xen?: true }
+  | { state: 'interdomain'; vcpu: number; remoteDom: DomId; remotePort: Port; xen?: true }
   | { state: 'virq'; vcpu: number; virq: number }
   | { state: 'ipi'; vcpu: number };
 export type OpenChannel = Exclude<Channel, { state: 'closed' }>;
+/** Is this a port whose events the hypervisor consumes? */
+export const isXenPort = (c: OpenChannel | undefined): boolean => !!c && 'xen' in c && c.xen === true;
 
 /** Ports whose generation word fits in the event page after the 64-byte doorbell. */
 export const FAST_PATH_PORTS = (4096 - 64) / 4;
@@ -77,10 +84,28 @@ export class EventChannels {
     d.evtchn = new EvtchnTable(maxPort);
   }
 
-  private local(d: Domain, port: number): OpenChannel {
+  private local(d: Domain, port: number, allowXen = false): OpenChannel {
     const c = d.evtchn.get(port);
     if (!c) throw new XenError('EINVAL', `d${d.domid} port ${port} is not in use`);
+    if (!allowXen && isXenPort(c)) throw new XenError('EINVAL', `d${d.domid} port ${port} belongs to Xen`);
     return c;
+  }
+
+  /** A port of `d` that Xen consumes, offered to `remoteDom` (e.g. an ioreq channel to the DM). */
+  allocXenPort(d: Domain, remoteDom: DomId, vcpu = 0): Port {
+    const port = this.newPort(d);
+    d.evtchn.ports[port] = { state: 'unbound', vcpu, remoteDom, xen: true };
+    this.setGen(d, port);
+    return Port(port);
+  }
+
+  /** Xen sends on its own port of `d` (marks the far end pending). */
+  sendFromXen(d: Domain, port: number): void {
+    const c = this.local(d, port, true);
+    if (c.state !== 'interdomain') return; // no device model bound yet
+    const rd = this.hv.domains.get(c.remoteDom);
+    const rc = rd?.evtchn.get(c.remotePort);
+    if (rd && rc) this.setPending(rd, rc.vcpu, c.remotePort);
   }
 
   private newPort(d: Domain): number {
@@ -114,7 +139,9 @@ export class EventChannels {
     }
     const lport = this.newPort(caller);
     caller.evtchn.ports[lport] = { state: 'interdomain', vcpu: 0, remoteDom: rd.domid, remotePort: Port(remotePort) };
-    rd.evtchn.ports[remotePort] = { state: 'interdomain', vcpu: rc.vcpu, remoteDom: caller.domid, remotePort: Port(lport) };
+    rd.evtchn.ports[remotePort] = rc.xen
+      ? { state: 'interdomain', vcpu: rc.vcpu, remoteDom: caller.domid, remotePort: Port(lport), xen: true }
+      : { state: 'interdomain', vcpu: rc.vcpu, remoteDom: caller.domid, remotePort: Port(lport) };
     this.setGen(caller, lport);
     this.setGen(rd, remotePort);
     // As in Xen, the new local port starts pending so the binder cannot miss an earlier kick.
@@ -129,7 +156,8 @@ export class EventChannels {
     const rd = this.hv.domains.get(c.remoteDom)!;
     const rc = rd.evtchn.get(c.remotePort)!;
     const mem = this.hv.mem;
-    const fast = port < FAST_PATH_PORTS;
+    // Sends to a port Xen consumes must reach the hypervisor: no fast path for those.
+    const fast = port < FAST_PATH_PORTS && !isXenPort(rc);
     return {
       remote_dom: rd.domid,
       remote_port: c.remotePort,
@@ -179,14 +207,16 @@ export class EventChannels {
   }
 
   /** EVTCHNOP_close. The interdomain peer goes back to unbound (reserved for us again). */
-  close(d: Domain, port: number): void {
-    const c = this.local(d, port);
+  close(d: Domain, port: number, force = false): void {
+    const c = this.local(d, port, force);
     switch (c.state) {
       case 'interdomain': {
         const rd = this.hv.domains.get(c.remoteDom);
         const rc = rd?.evtchn.get(c.remotePort);
         if (rd && rc && rc.state === 'interdomain' && rc.remoteDom === d.domid && rc.remotePort === port) {
-          rd.evtchn.ports[c.remotePort] = { state: 'unbound', vcpu: rc.vcpu, remoteDom: d.domid };
+          rd.evtchn.ports[c.remotePort] = isXenPort(rc)
+            ? { state: 'unbound', vcpu: rc.vcpu, remoteDom: d.domid, xen: true }
+            : { state: 'unbound', vcpu: rc.vcpu, remoteDom: d.domid };
           this.setGen(rd, c.remotePort);
         }
         break;
@@ -213,7 +243,8 @@ export class EventChannels {
         const rd = this.hv.domains.get(c.remoteDom);
         if (!rd) return;
         const rc = rd.evtchn.get(c.remotePort);
-        if (rc) this.setPending(rd, rc.vcpu, c.remotePort);
+        if (rc && isXenPort(rc)) this.hv.ioreq.xenEvent(rd, c.remotePort);
+        else if (rc) this.setPending(rd, rc.vcpu, c.remotePort);
         return;
       }
       case 'ipi':
@@ -226,7 +257,7 @@ export class EventChannels {
     }
   }
 
-  /** EVTCHNOP_status. */
+  /** EVTCHNOP_status (Xen's own ports show as the binding they are). */
   status(caller: Domain, dom: number, port: number): EvtchnStatusResult {
     const d = this.hv.lookupDomain(caller, dom);
     if (!Number.isInteger(port) || port < 0 || port > d.evtchn.maxPort) throw new XenError('EINVAL', `bad port ${port}`);
@@ -253,7 +284,10 @@ export class EventChannels {
   /** EVTCHNOP_reset: close every port of a domain. */
   reset(caller: Domain, dom: number): void {
     const d = this.hv.lookupDomain(caller, dom);
-    for (const p of d.evtchn.usedPorts()) this.close(d, p);
+    for (const p of d.evtchn.usedPorts()) {
+      const c = d.evtchn.get(p);
+      if (!isXenPort(c)) this.close(d, p);
+    }
   }
 
   /** Raise a VIRQ on a domain (per-vCPU VIRQs on `vcpu`, global ones wherever bound). */
@@ -272,7 +306,7 @@ export class EventChannels {
 
   /** Closes every port of a dying domain; peers' ends become unbound. */
   destroyDomain(d: Domain): void {
-    for (const p of d.evtchn.usedPorts()) this.close(d, p);
+    for (const p of d.evtchn.usedPorts()) this.close(d, p, true);
   }
 
   private setGen(d: Domain, port: number, gen = this.generation++): void {

@@ -8,6 +8,7 @@ import {
   DOMID_SELF,
   GNTST,
   HVM_NR_PARAMS,
+  HVM_PARAM,
   RUNSTATE,
   XEN_SCHEDULER,
   XEN_SYSCTL_CSCHED,
@@ -486,8 +487,12 @@ export const hypercalls: DispatchTable = {
       const o = obj(a);
       const d = target(ctx, o.domid);
       const index = int(o.index, 'index', 0, HVM_NR_PARAMS - 1);
+      // Only the callback IRQ is the guest's to set; the rest (ioreq pages, device-model
+      // domain, store/console rings) are the toolstack's.
+      if (index !== HVM_PARAM.CALLBACK_IRQ) priv(ctx);
       if (!d.isHvm) throw new XenError('EINVAL', `d${d.domid} is not an HVM domain`);
       d.hvmParams.set(index, int(o.value, 'value'));
+      ctx.hv.ioreq.configure(d);
       return 0;
     },
     get_param: (ctx, a) => {

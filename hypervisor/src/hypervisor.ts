@@ -27,6 +27,7 @@ import { ConsoleRing } from './console.ts';
 import { Domain, type Vcpu } from './domain.ts';
 import { EventChannels } from './event-channel.ts';
 import { GrantTables } from './grant-table.ts';
+import { IoreqServers } from './hvm/ioreq.ts';
 import { FrameKind, FrameTable } from './mm/frame-table.ts';
 import type { MachineMemory } from './mm/machine-memory.ts';
 import { relinquishMemory } from './mm/memory.ts';
@@ -77,6 +78,7 @@ export class Hypervisor {
   readonly domains = new Map<number, Domain>();
   readonly evtchn: EventChannels;
   readonly gnttab: GrantTables;
+  readonly ioreq: IoreqServers;
   readonly console = new ConsoleRing();
   readonly nrPcpus: number;
   sched: SchedHooks;
@@ -97,6 +99,7 @@ export class Hypervisor {
     this.bootWallClockMs = opts.bootWallClockMs ?? Date.now();
     this.evtchn = new EventChannels(this);
     this.gnttab = new GrantTables(this);
+    this.ioreq = new IoreqServers(this);
     this.sched.attach?.(this);
     this.frames.onFreed = (ev) => {
       const d = this.domains.get(ev.owner);
@@ -300,6 +303,7 @@ export class Hypervisor {
       this.vcpuChanged(v);
       this.sched.remove(v);
     }
+    this.ioreq.destroy(d);
     this.evtchn.destroyDomain(d);
     this.gnttab.releaseMappings(d);
     this.gnttab.destroyTable(d);

@@ -20,7 +20,7 @@ import type { Cpu, CpuState, Page } from '@xenlab/x86-cpu';
 import { Gfn, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
-import type { SliceExit, VcpuRunner } from './sched/pcpu.ts';
+import type { SliceOutcome, VcpuRunner } from './sched/pcpu.ts';
 import { GUEST_PAGES, makeCpu, runSlice } from './x86-slice.ts';
 
 export { DEBUG_CONSOLE_PORT } from './x86-slice.ts';
@@ -42,7 +42,7 @@ export abstract class X86RunnerBase implements VcpuRunner {
 
   abstract setContext(v: Vcpu, ctx: VcpuContext): void;
   abstract getContext(v: Vcpu): CpuState;
-  abstract run(v: Vcpu, budgetNs: number, pcpu?: number): Promise<{ exit: SliceExit; reason?: string }>;
+  abstract run(v: Vcpu, budgetNs: number, pcpu?: number): Promise<SliceOutcome>;
 
   /** The runner for `d`, if its builder set it up to run on the x86 CPU. */
   runnerFor(d: Domain): VcpuRunner | undefined {
@@ -73,6 +73,13 @@ export abstract class X86RunnerBase implements VcpuRunner {
       this.lineBuf.set(d, '');
     } else this.lineBuf.set(d, s);
   }
+}
+
+export function outcome(v: Vcpu, r: { exit: SliceOutcome['exit']; reason?: string; io?: SliceOutcome['io'] }): SliceOutcome {
+  const o: SliceOutcome = { exit: r.exit };
+  if (r.reason) o.reason = `vCPU ${v.id} ${r.reason}`;
+  if (r.io) o.io = r.io;
+  return o;
 }
 
 export function applyContext(st: CpuState, ctx: VcpuContext): CpuState {
@@ -125,23 +132,33 @@ export class X86Runner extends X86RunnerBase {
     if (!hw) {
       const d = v.domain;
       const pages = this.refresh(d, new Array<Page>(GUEST_PAGES).fill(null));
-      const cpu = makeCpu(pages, { consoleByte: (b) => this.consoleByte(d, b), unclaimed: () => this.stats.unclaimedIo++ });
+      const cpu = makeCpu(pages, {
+        consoleByte: (b) => this.consoleByte(d, b),
+        unclaimed: () => this.stats.unclaimedIo++,
+        forward: () => this.hv.ioreq.has(d),
+      });
       hw = { cpu, pages };
       this.cpus.set(v, hw);
     }
     return hw;
   }
 
-  async run(v: Vcpu, budgetNs: number): Promise<{ exit: SliceExit; reason?: string }> {
+  async run(v: Vcpu, budgetNs: number): Promise<SliceOutcome> {
     const { cpu, pages } = this.hw(v);
     // The P2M may have changed since the last slice (ballooning): refresh the page table.
     this.refresh(v.domain, pages);
+    if (v.ioCompletion) {
+      cpu.completeIo(v.ioCompletion.value);
+      v.ioCompletion = undefined;
+    }
     this.stats.slices++;
+    const d = v.domain;
     const r = runSlice(cpu, pages, Math.min(budgetNs, this.maxSliceNs), {
-      consoleByte: (b) => this.consoleByte(v.domain, b),
+      consoleByte: (b) => this.consoleByte(d, b),
       unclaimed: () => this.stats.unclaimedIo++,
+      forward: () => this.hv.ioreq.has(d),
     });
     this.stats.instructions += r.instructions;
-    return r.reason ? { exit: r.exit, reason: `vCPU ${v.id} ${r.reason}` } : { exit: r.exit };
+    return outcome(v, r);
   }
 }

@@ -4,7 +4,7 @@
  * See x86-runner.ts for what each kind of exit means to the hypervisor.
  */
 import { Cpu, type CpuExit, type Page } from '@xenlab/x86-cpu';
-import type { SliceExit } from './sched/pcpu.ts';
+import type { IoExit, SliceExit } from './sched/pcpu.ts';
 
 export const DEBUG_CONSOLE_PORT = 0xe9;
 export const GUEST_PAGES = 256;
@@ -14,13 +14,16 @@ const CHUNK = 20_000;
 export interface SliceIo {
   /** A byte the guest wrote to the debug console port. */
   consoleByte(b: number): void;
-  /** An access no one claimed (until ioreq servers exist). */
+  /** An access no one claimed (the domain has no device model). */
   unclaimed(): void;
+  /** Should this port's I/O exit to the hypervisor (the domain has an ioreq server)? */
+  forward(port: number): boolean;
 }
 
 export interface SliceResult {
   exit: SliceExit;
   reason?: string;
+  io?: IoExit;
   instructions: number;
 }
 
@@ -32,12 +35,14 @@ export function makeCpu(pages: Page[], io: SliceIo): Cpu {
     // fetch (fatal) from a data read (all-ones).
     memory: { pages, mmioWrite: () => true },
     ports: {
-      in: (_port, size) => {
+      in: (port, size) => {
+        if (io.forward(port)) return undefined;
         io.unclaimed();
         return size === 1 ? 0xff : 0xffff;
       },
       out: (port, _size, value) => {
         if (port === DEBUG_CONSOLE_PORT) io.consoleByte(value & 0xff);
+        else if (io.forward(port)) return false;
         else io.unclaimed();
         return true;
       },
@@ -59,6 +64,10 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo)
         case 'hlt':
           return { exit: 'blocked', instructions };
         case 'io':
+          if (exit.port !== DEBUG_CONSOLE_PORT && io.forward(exit.port)) {
+            const { dir, port, size, value, string, rep, count, addr, step } = exit;
+            return { exit: 'io', io: { dir, port, size, value, string, rep, count, addr, step }, instructions };
+          }
           stringIo(cpu, pages, exit, io);
           break;
         case 'mmio': {

@@ -16,7 +16,9 @@ const pages: Page[] = new Array<Page>(GUEST_PAGES).fill(null);
 const views = new Map<number, Uint8Array>();
 let consoleBytes: number[] = [];
 let unclaimed = 0;
-const cpu = makeCpu(pages, { consoleByte: (b) => consoleBytes.push(b), unclaimed: () => unclaimed++ });
+let forwardIo = false;
+const io = { consoleByte: (b: number) => consoleBytes.push(b), unclaimed: () => unclaimed++, forward: () => forwardIo };
+const cpu = makeCpu(pages, io);
 
 parentPort!.on('message', (m: SliceRequest) => {
   for (let g = 0; g < GUEST_PAGES; g++) {
@@ -30,7 +32,9 @@ parentPort!.on('message', (m: SliceRequest) => {
     pages[g] = v;
   }
   cpu.setState(m.state);
-  const r = runSlice(cpu, pages, m.budgetNs, { consoleByte: (b) => consoleBytes.push(b), unclaimed: () => unclaimed++ });
+  forwardIo = m.forwardIo;
+  if (m.completeIo) cpu.completeIo(m.completeIo.value);
+  const r = runSlice(cpu, pages, m.budgetNs, io);
   const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed };
   consoleBytes = [];
   unclaimed = 0;

@@ -57,3 +57,46 @@ describe('pCPU worker threads', () => {
     expect(ran()).toBeGreaterThan(0);
   }, 30_000);
 });
+
+describe('pCPU worker threads and ioreqs', () => {
+  it('an IN on a worker pCPU is answered by the device model and completed on the next slice', async () => {
+    const { HVM_PARAM, IOREQ_STATE, IOREQ_STATE_MASK, ioreq, XEN_DOMCTL_CDF } = await import('@xenlab/xen-public');
+    const dir = mkdtempSync(join(tmpdir(), 'xenlab-pcpu-io-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const shm = SharedMemory.create(join(dir, 'mem'), 512 * 4096);
+    cleanups.push(() => shm.close());
+    const credit = new CreditScheduler({ nrPcpus: 2 });
+    const hv = new Hypervisor({ memory: new MachineMemory(shm.buffer), nrPcpus: 2, sched: credit });
+    const dom0 = hv.createDomain({ domain: 0, max_vcpus: 1 }, { privileged: true });
+    const x86 = new WorkerX86Runner(hv, join(dir, 'mem'), 2);
+    cleanups.push(() => x86.close());
+    const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
+    const d = hv.createDomain({ max_vcpus: 1, flags: XEN_DOMCTL_CDF.hvm });
+    d.maxPages = 8;
+    populatePhysmap(hv, d, { domid: DOMID_SELF, extent_start: [0, 1, 2] });
+    hv.mem.frame(d.p2m.lookup(Gfn(1))!).set([0xe4, 0x71, 0xe6, 0xe9, 0xb0, 0x0a, 0xe6, 0xe9, 0xf4]);
+    d.hvmParams.set(HVM_PARAM.IOREQ_PFN, 2);
+    hv.ioreq.configure(d);
+    const F = ioreq.fields;
+    const page = new DataView(hv.mem.buffer, hv.mem.addr(d.p2m.lookup(Gfn(2))!), 4096);
+    const u8 = new Uint8Array(page.buffer, page.byteOffset, 4096);
+    const { localPort } = hv.evtchn.bindInterdomain(dom0, d.domid, page.getUint32(F.vp_eport.offset, true));
+    hv.sharedInfo(dom0).scan(0);
+    x86.setContext(d.vcpus[0]!, { cs: 0, ip: 0x1000 });
+    hv.unpauseDomain(d);
+    pcpus.start();
+    cleanups.push(() => pcpus.stop());
+    const deadline = Date.now() + 15_000;
+    while (!hv.console.read().text.includes(`(d${d.domid}) Z`)) {
+      if (Date.now() > deadline) throw new Error(`no answer: ${JSON.stringify(hv.console.read().text)}`);
+      if (hv.sharedInfo(dom0).scan(0).includes(localPort)) {
+        page.setBigUint64(F.data.offset, 0x5an, true);
+        const bits = Atomics.load(u8, F.state_bits.offset);
+        Atomics.store(u8, F.state_bits.offset, (bits & ~IOREQ_STATE_MASK) | IOREQ_STATE.IORESP_READY);
+        hv.evtchn.send(dom0, localPort);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(hv.ioreq.stats.completed).toBe(1);
+  }, 30_000);
+});

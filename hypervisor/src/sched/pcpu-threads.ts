@@ -9,9 +9,9 @@ import type { CpuState } from '@xenlab/x86-cpu';
 import type { VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
-import { X86RunnerBase, applyContext } from '../x86-runner.ts';
+import { X86RunnerBase, applyContext, outcome } from '../x86-runner.ts';
 import { makeCpu, type SliceResult } from '../x86-slice.ts';
-import type { SliceExit } from './pcpu.ts';
+import type { SliceOutcome } from './pcpu.ts';
 
 export interface SliceRequest {
   id: number;
@@ -19,6 +19,10 @@ export interface SliceRequest {
   /** MFN backing each of the first 256 GFNs, -1 for a hole. */
   mfns: number[];
   budgetNs: number;
+  /** Forward port I/O to the hypervisor (the domain has an ioreq server). */
+  forwardIo: boolean;
+  /** Complete the I/O the vCPU exited on before running (the device model's answer). */
+  completeIo?: { value?: number };
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -27,7 +31,7 @@ export interface SliceReply extends SliceResult {
   unclaimed: number;
 }
 
-const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {} }).getState();
+const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {}, forward: () => false }).getState();
 
 export class WorkerX86Runner extends X86RunnerBase {
   private readonly workers: Worker[];
@@ -73,12 +77,14 @@ export class WorkerX86Runner extends X86RunnerBase {
     super.forget(d);
   }
 
-  async run(v: Vcpu, budgetNs: number, pcpu = 0): Promise<{ exit: SliceExit; reason?: string }> {
+  async run(v: Vcpu, budgetNs: number, pcpu = 0): Promise<SliceOutcome> {
     const id = this.nextId++;
     const w = this.workers[pcpu % this.workers.length]!;
     const reply = await new Promise<SliceReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs };
+      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.ioreq.has(v.domain) };
+      if (v.ioCompletion) req.completeIo = v.ioCompletion;
+      v.ioCompletion = undefined;
       w.postMessage(req);
     });
     this.states.set(v, reply.state);
@@ -86,7 +92,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
     for (const b of reply.console) this.consoleByte(v.domain, b);
-    return reply.reason ? { exit: reply.exit, reason: `vCPU ${v.id} ${reply.reason}` } : { exit: reply.exit };
+    return outcome(v, reply);
   }
 
   async close(): Promise<void> {

@@ -10,11 +10,31 @@ import type { Hypervisor } from '../hypervisor.ts';
 import type { CreditScheduler } from './credit.ts';
 
 /** Why a vCPU's slice ended. */
-export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash';
+export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io';
+
+/** Port I/O the CPU could not complete itself: it goes to the domain's ioreq server. */
+export interface IoExit {
+  dir: 'in' | 'out';
+  port: number;
+  size: 1 | 2;
+  value: number;
+  string: boolean;
+  rep: boolean;
+  count: number;
+  /** Linear (guest-physical, real mode) address of the string buffer. */
+  addr: number;
+  step: number;
+}
+
+export interface SliceOutcome {
+  exit: SliceExit;
+  reason?: string;
+  io?: IoExit;
+}
 
 export interface VcpuRunner {
   /** Run `v` on pCPU `pcpu` for at most `budgetNs`; resolve when it stops, saying why. */
-  run(v: Vcpu, budgetNs: number, pcpu: number): Promise<{ exit: SliceExit; reason?: string }>;
+  run(v: Vcpu, budgetNs: number, pcpu: number): Promise<SliceOutcome>;
 }
 
 export class PcpuDriver {
@@ -81,7 +101,7 @@ export class PcpuDriver {
       return;
     }
     this.busy[cpu] = true;
-    let r: { exit: SliceExit; reason?: string };
+    let r: SliceOutcome;
     try {
       r = await runner.run(next, sliceNs, cpu);
     } catch (e) {
@@ -97,6 +117,9 @@ export class PcpuDriver {
         break;
       case 'crash':
         this.hv.crashDomain(next.domain, r.reason ?? 'vCPU fault');
+        break;
+      case 'io':
+        this.hv.ioreq.send(next, r.io!);
         break;
       case 'preempted':
         break;
