@@ -54,7 +54,8 @@ export class Connection implements StoreCaller, Caller {
   readonly watches = new Map<string, Watch>();
   readonly txns = new Map<number, Transaction>();
   private lastTxId = 0;
-  readonly decoder = new XsFrameDecoder();
+  /** Payloads may view the transport's chunks (fresh per read); handlers copy what they keep. */
+  readonly decoder = new XsFrameDecoder(undefined, false);
   /** Decoded requests not yet run (held back by the outstanding-requests quota). */
   readonly deferred: XsMessage[] = [];
   readonly stats: ConnectionStats = { requests: 0, errors: 0, eventsSent: 0, eventsDropped: 0 };

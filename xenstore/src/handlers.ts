@@ -120,22 +120,18 @@ type MutationOp = 'write' | 'mkdir' | 'rm' | 'setPerms';
 /** Runs a change in the caller's transaction (recorded for commit) or on a fresh view to install. */
 function mutate(xs: Xenstored, c: Connection, m: XsMessage, op: MutationOp, abs: string, extra: { value?: Uint8Array; perms?: Perms }): Reply {
   const txn = txnOf(c, m);
-  const mutation =
-    op === 'write'
-      ? { op, c, abs, value: extra.value! }
-      : op === 'setPerms'
-        ? { op, c, abs, perms: extra.perms! }
-        : { op, c, abs };
   if (txn) {
-    txn.apply(mutation);
+    txn.apply(
+      op === 'write' ? { op, c, abs, value: extra.value! } : op === 'setPerms' ? { op, c, abs, perms: extra.perms! } : { op, c, abs },
+    );
     checkTxnSize(c, txn);
     return { payload: OK };
   }
   const view = new View(xs.store, xs.store.root, false);
   view.inPlace = true;
-  switch (mutation.op) {
+  switch (op) {
     case 'write':
-      view.write(c, abs, mutation.value);
+      view.write(c, abs, extra.value!);
       break;
     case 'mkdir':
       view.mkdir(c, abs);
@@ -144,7 +140,7 @@ function mutate(xs: Xenstored, c: Connection, m: XsMessage, op: MutationOp, abs:
       view.rm(c, abs);
       break;
     case 'setPerms':
-      view.setPerms(c, abs, mutation.perms);
+      view.setPerms(c, abs, extra.perms!);
       break;
   }
   return { payload: OK, view };

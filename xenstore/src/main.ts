@@ -2,7 +2,8 @@
  * `npx xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir>] [--quota name=value]... [--verbose]`
  *
  * `--ring-dir` stands in for the hypervisor until it maps guest pages for us: XS_INTRODUCE of
- * domain d attaches the ring file `<dir>/domain-<d>.xsring` (see GuestRingFile).
+ * domain d attaches the ring file `<dir>/domain-<d>.xsring` (see GuestRingFile);
+ * `--ring-spin-us N` watches a ring's doorbell for N µs after each kick before sleeping.
  *
  * Runs xenstored in the foreground, logging to stderr, until SIGTERM or SIGINT. Inside a host,
  * dom0 starts it; standalone it serves tools and tests (point `XENSTORED_PATH` at the socket).
@@ -14,7 +15,7 @@ import { ringFileAttacher } from './ring-connection.ts';
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`xenstored: ${msg}\n`);
-  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir>] [--quota name=value]... [--verbose]\n');
+  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir> [--ring-spin-us N]] [--quota name=value]... [--verbose]\n');
   process.exit(msg ? 2 : 0);
 }
 
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
   let socket: string | undefined;
   let roSocket: string | undefined;
   let ringDir: string | undefined;
+  let ringSpinUs = 0;
   let verbose = false;
   const quotas: Partial<Quotas> = {};
   for (let i = 0; i < argv.length; i++) {
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
     if (a === '--socket') socket = argv[++i] ?? usage('--socket needs a path');
     else if (a === '--ro-socket') roSocket = argv[++i] ?? usage('--ro-socket needs a path');
     else if (a === '--ring-dir') ringDir = argv[++i] ?? usage('--ring-dir needs a directory');
+    else if (a === '--ring-spin-us') ringSpinUs = Number(argv[++i] ?? usage('--ring-spin-us needs a number'));
     else if (a === '--verbose' || a === '-v') verbose = true;
     else if (a === '--quota') {
       const [k, v] = (argv[++i] ?? '').split('=');
@@ -42,7 +45,7 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`xenstored: ${line}\n`);
   };
-  const xs = new Xenstored({ quotas, log, ...(ringDir ? { attachRing: ringFileAttacher(ringDir) } : {}) });
+  const xs = new Xenstored({ quotas, log, ...(ringDir ? { attachRing: ringFileAttacher(ringDir, ringSpinUs) } : {}) });
   const servers: SocketServer[] = [];
   try {
     servers.push(await SocketServer.listen(xs, socket));

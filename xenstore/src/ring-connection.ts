@@ -181,7 +181,7 @@ export function attachRing(xs: Xenstored, domid: number, ring: XenstoreRing, evt
  * The stand-in for mapping a guest's page until the hypervisor issue: XS_INTRODUCE of domain
  * `d` maps `<dir>/domain-<d>.xsring` (a `GuestRingFile` the domain builder created).
  */
-export function ringFileAttacher(dir: string): RingAttacher {
+export function ringFileAttacher(dir: string, spinUs = 0): RingAttacher {
   return (xs, dom) => {
     const path = join(dir, `domain-${dom.domid}.xsring`);
     if (!existsSync(path)) {
@@ -189,7 +189,7 @@ export function ringFileAttacher(dir: string): RingAttacher {
       return undefined;
     }
     const file = GuestRingFile.open(path);
-    const rc = new RingConnection(xs, dom.domid, file.ring, file.serverEventChannel(), () => {
+    const rc = new RingConnection(xs, dom.domid, file.ring, file.serverEventChannel(100, spinUs), () => {
       // Let a pending futex wait (bounded by the poll interval) finish before unmapping.
       setTimeout(() => file.close(), 250).unref();
     });

@@ -43,8 +43,13 @@ export function localEventChannelPair(): [EventChannel, EventChannel] {
  * One end of an event channel made of two doorbells in shared memory: it waits on `inbound`
  * (without blocking the event loop) and rings `outbound`. Unbinding takes effect within
  * `pollMs` (the bound on each futex sleep).
+ *
+ * `spinUs` > 0 applies the doorbell's own strategy to an event loop: after handling a kick it
+ * watches the bell for that long before going to sleep, because the peer's next kick usually
+ * follows within microseconds while a futex wake-up through the libuv pool costs tens. The
+ * spin blocks the loop for at most `spinUs` after activity and never while idle.
  */
-export function doorbellEventChannel(inbound: Doorbell, outbound: Doorbell, pollMs = 100): EventChannel {
+export function doorbellEventChannel(inbound: Doorbell, outbound: Doorbell, pollMs = 100, spinUs = 0): EventChannel {
   return {
     notify: () => outbound.ring(),
     bind(handler) {
@@ -52,11 +57,15 @@ export function doorbellEventChannel(inbound: Doorbell, outbound: Doorbell, poll
       let seen = inbound.seq;
       void (async () => {
         while (bound) {
-          const s = await inbound.waitAsync(seen, pollMs);
-          if (!bound) break;
-          if (s !== seen) {
+          let s = await inbound.waitAsync(seen, pollMs);
+          while (bound && s !== seen) {
             seen = s;
             handler();
+            if (spinUs <= 0) break;
+            const end = performance.now() + spinUs / 1000;
+            do {
+              s = inbound.seq;
+            } while (s === seen && performance.now() < end);
           }
         }
       })();

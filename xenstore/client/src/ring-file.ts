@@ -35,14 +35,14 @@ export class GuestRingFile {
     return new GuestRingFile(SharedMemory.open(path, { writable: true }));
   }
 
-  /** The guest's end: waits on xenstored's kicks, kicks xenstored. */
-  guestEventChannel(pollMs?: number): EventChannel {
-    return doorbellEventChannel(this.toGuest, this.toServer, pollMs);
+  /** The guest's end: waits on xenstored's kicks, kicks xenstored (see doorbellEventChannel). */
+  guestEventChannel(pollMs?: number, spinUs?: number): EventChannel {
+    return doorbellEventChannel(this.toGuest, this.toServer, pollMs, spinUs);
   }
 
   /** xenstored's end. */
-  serverEventChannel(pollMs?: number): EventChannel {
-    return doorbellEventChannel(this.toServer, this.toGuest, pollMs);
+  serverEventChannel(pollMs?: number, spinUs?: number): EventChannel {
+    return doorbellEventChannel(this.toServer, this.toGuest, pollMs, spinUs);
   }
 
   /** The raw doorbells (benchmarks drive them synchronously). */

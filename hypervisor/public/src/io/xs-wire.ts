@@ -206,7 +206,15 @@ export class XsFrameDecoder {
   private used = 0;
   error: XsFrameError | null = null;
 
-  constructor(private readonly maxPayload = XENSTORE_PAYLOAD_MAX) {}
+  /**
+   * `copyPayloads` false lets a payload be a view of the chunk given to `push()` when it lies
+   * wholly inside it: the caller promises never to reuse a chunk's memory (socket chunks and
+   * ring reads are fresh allocations) and copies whatever it keeps.
+   */
+  constructor(
+    private readonly maxPayload = XENSTORE_PAYLOAD_MAX,
+    private readonly copyPayloads = true,
+  ) {}
 
   /** Forgets buffered bytes and any error (a ring reconnection starts the stream afresh). */
   reset(): void {
@@ -244,8 +252,11 @@ export class XsFrameDecoder {
         return out;
       }
       if (data.length - at < XS_HEADER_BYTES + len) break;
-      // Copy: the source may be a socket buffer or shared memory that is reused.
-      const payload = data.slice(at + XS_HEADER_BYTES, at + XS_HEADER_BYTES + len);
+      // Copy unless allowed not to: the decoder's own buffer is reused, and so may be a caller's.
+      const payload =
+        this.copyPayloads || data !== chunk
+          ? data.slice(at + XS_HEADER_BYTES, at + XS_HEADER_BYTES + len)
+          : data.subarray(at + XS_HEADER_BYTES, at + XS_HEADER_BYTES + len);
       out.push({
         type: getU32(data, at + XSD_SOCKMSG.type.offset),
         reqId: getU32(data, at + XSD_SOCKMSG.reqId.offset),
