@@ -206,6 +206,22 @@ describe('watches', () => {
     expect((await c.req(T.READ, '@releaseDomain\0')).error).toBe('EINVAL');
   });
 
+  it('fires @releaseDomain once per shutdown until RESUME re-arms it', async () => {
+    await c.req(T.INTRODUCE, '4\x001\x002\x00');
+    await c.req(T.WATCH, '@releaseDomain\x00r\x00');
+    await c.event();
+    d.xs.domainShutdown(4);
+    d.xs.domainShutdown(4);
+    expect(await c.event()).toEqual(['@releaseDomain', 'r']);
+    await c.req(T.READ, '/local\x00');
+    expect(c.events).toHaveLength(0);
+    expect((await c.req(T.RESUME, '4\x00')).text).toBe('OK\x00');
+    d.xs.domainShutdown(4);
+    expect(await c.event()).toEqual(['@releaseDomain', 'r']);
+    expect((await c.req(T.IS_DOMAIN_INTRODUCED, '0\x00')).text).toBe('T\x00');
+    expect((await c.req(T.RESUME, '9\x00')).error).toBe('ENOENT');
+  });
+
   it('RESET_WATCHES drops the caller\'s watches and transactions', async () => {
     await c.req(T.WATCH, '/x\0t\0');
     await c.event();
