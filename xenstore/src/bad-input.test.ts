@@ -5,6 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { XsType, encodeHeader, encodeMessage } from '@xenlab/xen-public';
+import { XenstoreClient, XenstoreRing, localEventChannelPair } from '@xenlab/xenstore-client';
+import { RingConnection } from './ring-connection.ts';
 import { DomainClient, RawClient, startDaemon, type Daemon } from './testing/harness.ts';
 
 const T = XsType;
@@ -231,5 +233,70 @@ describe('fuzz', () => {
     expect((await c.req(T.READ, '/after\0')).text).toBe('fuzz');
     expect(frames).toBeGreaterThan(1000);
     console.log(`fuzz: seed ${seed}, ${frames} frames, ${drops} dropped connections, ${d.xs.stats.requests} requests served`);
+  });
+});
+
+describe('ring fuzz', () => {
+  it('survives a guest scribbling on its whole ring page, and serves a well-behaved guest meanwhile', async () => {
+    const seed = Number(process.env.XENSTORE_FUZZ_SEED ?? Date.now() % 1e9);
+    const rand = rng(seed);
+    await c.req(T.MKDIR, '/local/domain/21\x00');
+    await c.req(T.SET_PERMS, '/local/domain/21\x00n21\x00');
+    // The hostile guest: its page is scribbled on directly.
+    const evil = new ArrayBuffer(4096);
+    const [evilGuest, evilServer] = localEventChannelPair();
+    let evilConn = new RingConnection(d.xs, 20, new XenstoreRing(evil), evilServer);
+    let evilRequests = 0;
+    let reattached = 0;
+    const bytes = new Uint8Array(evil);
+    const words = new Uint32Array(evil, 0, 2076 / 4);
+    // The honest guest.
+    const page = new ArrayBuffer(4096);
+    const [goodGuest, goodServer] = localEventChannelPair();
+    new RingConnection(d.xs, 21, new XenstoreRing(page), goodServer);
+    const good = XenstoreClient.overRing(new XenstoreRing(page), goodGuest);
+    const frames = [
+      encodeMessage(T.WRITE, 1, 0, '/victim/data\x00pwned'),
+      encodeMessage(T.WRITE, 2, 0, 'mine\x00x'),
+      encodeMessage(T.WATCH, 3, 0, '/\x00t\x00'),
+      encodeMessage(T.READ, 4, 0, '/victim/data\x00'),
+    ];
+    const deadline = Date.now() + 1500;
+    let honest = 0;
+    let scribbles = 0;
+    while (Date.now() < deadline) {
+      for (let i = 0; i < 20; i++) {
+        scribbles++;
+        const r = rand();
+        if (r < 0.3) words[512 + Math.floor(rand() * 7)] = Math.floor(rand() * 2 ** 32);
+        else if (r < 0.45) words[512 + Math.floor(rand() * 4)] = (words[512 + Math.floor(rand() * 4)]! + Math.floor(rand() * 2048)) >>> 0;
+        else if (r < 0.55) words[517] = Math.floor(rand() * 3); // connection
+        else if (r < 0.6) words[518] = 0; // clear the error field, as a confused guest might
+        else if (r < 0.8) {
+          const f = frames[Math.floor(rand() * frames.length)]!;
+          const prod = words[513]!;
+          for (let k = 0; k < f.length; k++) bytes[(prod + k) & 1023] = f[k]!;
+          words[513] = (prod + f.length) >>> 0;
+        } else bytes[Math.floor(rand() * 2048)] = Math.floor(rand() * 256);
+        evilGuest.notify();
+      }
+      if (evilConn.conn.closed) {
+        // A protocol error dropped it: attach afresh, as a re-introduction would.
+        evilRequests += evilConn.conn.stats.requests;
+        reattached++;
+        words[518] = 0;
+        evilConn = new RingConnection(d.xs, 20, new XenstoreRing(evil), evilServer);
+      }
+      await good.write(`k${honest % 10}`, String(honest));
+      expect(await good.readString(`k${honest % 10}`)).toBe(String(honest));
+      honest++;
+    }
+    good.close();
+    evilRequests += evilConn.conn.stats.requests;
+    expect(evilRequests, 'the hostile guest was served at all').toBeGreaterThan(100);
+    expect(d.logs.filter((l) => l.includes('failed')), `seed ${seed}`).toEqual([]);
+    await victimIntact();
+    expect(honest).toBeGreaterThan(10);
+    console.log(`ring fuzz: seed ${seed}, ${scribbles} scribbles, ${evilRequests} hostile requests served, ${reattached} re-attachments, ${honest} honest round trips`);
   });
 });
