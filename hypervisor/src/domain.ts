@@ -24,6 +24,8 @@ export class Vcpu {
   parked = false;
   /** Waiting for the device model to answer an ioreq (hvm/ioreq.ts). */
   ioreqPending = false;
+  /** A trapped software interrupt is with the domain's kernel process, awaiting `iret`. */
+  trapPending = false;
   /** The answer to hand the CPU before its next slice (IN value, or a completed string I/O). */
   ioCompletion: { value?: number } | undefined;
   /** Where it runs (or last ran); -1 before it ever ran. */
@@ -57,6 +59,7 @@ export class Vcpu {
       !this.blocked &&
       !this.parked &&
       !this.ioreqPending &&
+      !this.trapPending &&
       d.controllerPause === 0 &&
       d.pauseCount === 0 &&
       !d.isShuttingDown &&
@@ -67,7 +70,7 @@ export class Vcpu {
   /** The runstate of this vCPU while it is not on a pCPU. */
   idleRunstate(): RunstateName {
     if (this.isRunnable()) return 'runnable';
-    return this.online && (this.blocked || this.ioreqPending) && !this.parked ? 'blocked' : 'offline';
+    return this.online && (this.blocked || this.ioreqPending || this.trapPending) && !this.parked ? 'blocked' : 'offline';
   }
 
   /** Changes runstate at time `now` (ns), charging the time spent in the previous one. */
@@ -130,6 +133,8 @@ export class Domain {
   weight = 256;
   cap = 0;
   readonly hvmParams = new Map<number, number>();
+  /** Vectors of the PV trap table (set_trap_table): INT n on these bounces to the kernel process. */
+  trapVectors: number[] = [];
   /** Set when a process bound to this domain's connection dies; a log line's worth of why. */
   crashReason: string | undefined;
 

@@ -55,7 +55,16 @@ export class HypercallServer {
     return token;
   }
 
+  /** Trap bounces go to the domain's owner connection as pushed events (no id). */
+  private deliverTrap(d: Domain, ev: unknown): boolean {
+    const c = this.owners.get(d);
+    if (!c || c.socket.destroyed) return false;
+    c.socket.write(encodeFrame(ev));
+    return true;
+  }
+
   listen(): Promise<void> {
+    this.hv.onTrap = (d, ev) => this.deliverTrap(d, ev);
     if (existsSync(this.opts.socketPath)) unlinkSync(this.opts.socketPath);
     this.server = createServer((s) => this.accept(s));
     return new Promise((resolve, reject) => {

@@ -81,6 +81,30 @@ function cpumap(ctx: CallContext, x: unknown, what: string): number[] {
 const allCpus = (ctx: CallContext): number[] => Array.from({ length: ctx.hv.nrPcpus }, (_, i) => i);
 
 export const hypercalls: DispatchTable = {
+  set_trap_table: {
+    set_trap_table: (ctx, a) => {
+      const vectors = arr(a, 'trap table', 256).map((e, i) => int(obj(e, `trap_info[${i}]`).vector, 'vector', 0, 255));
+      ctx.caller.trapVectors = [...new Set(vectors)].sort((x, y) => x - y);
+      return 0;
+    },
+  },
+
+  iret: {
+    iret: (ctx, a) => {
+      const o = obj(a);
+      const v = vcpuOf(ctx.caller, o.vcpu);
+      if (!v.trapPending) throw new XenError('EINVAL', `vCPU ${v.id} is not in a trap`);
+      if (!ctx.x86) throw new XenError('ENOSYS', 'this host has no x86 CPU attached');
+      const f = obj(o.frame, 'frame');
+      const regs: Record<string, number> = {};
+      for (const k of CONTEXT_REGS) if (f[k] !== undefined) regs[k] = int(f[k], k, 0, 0xffff);
+      ctx.x86.setContext(v, regs);
+      v.trapPending = false;
+      ctx.hv.vcpuChanged(v);
+      return 0;
+    },
+  },
+
   memory_op: {
     increase_reservation: (ctx, a) => populatePhysmap(ctx.hv, ctx.caller, reservation(a)),
     populate_physmap: (ctx, a) => populatePhysmap(ctx.hv, ctx.caller, reservation(a)),

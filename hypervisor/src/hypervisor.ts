@@ -22,6 +22,8 @@ import {
   type CreateDomainArg,
   type DomainInfo,
   type Mfn,
+  type TrapEvent,
+  type TrapFrame,
 } from '@xenlab/xen-public';
 import { ConsoleRing } from './console.ts';
 import { Domain, type Vcpu } from './domain.ts';
@@ -83,6 +85,8 @@ export class Hypervisor {
   readonly nrPcpus: number;
   sched: SchedHooks;
   onEventPending: ((d: Domain, vcpu: number) => void) | undefined;
+  /** Delivers a trap to the domain's kernel process; false if it has none connected. */
+  onTrap: ((d: Domain, ev: TrapEvent) => boolean) | undefined;
   private readonly clock: () => number;
   private readonly bootWallClockMs: number;
   private domidRover = 0;
@@ -278,6 +282,19 @@ export class Hypervisor {
     for (const v of d.vcpus) this.vcpuChanged(v);
     this.log(`d${d.domid}: shutdown (${shutdownReasonName(reason) ?? reason})${d.crashReason ? `: ${d.crashReason}` : ''}`);
     this.sendGlobalVirq(VIRQ.DOM_EXC);
+  }
+
+  /**
+   * A PV vCPU executed a vector of its trap table: block it and hand the registers to the
+   * domain's kernel process, which answers with `iret` (ARCHITECTURE.md, "A PV disk read").
+   */
+  bounceTrap(v: Vcpu, trap: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame }): void {
+    v.trapPending = true;
+    this.vcpuChanged(v);
+    const ev: TrapEvent = { event: 'trap', vcpu: v.id, vector: trap.vector, kind: trap.kind, frame: trap.frame };
+    if (!this.onTrap?.(v.domain, ev)) {
+      this.crashDomain(v.domain, `vCPU ${v.id} trapped on vector ${trap.vector.toString(16)}h with no kernel process to serve it`);
+    }
   }
 
   crashDomain(d: Domain, why: string): void {

@@ -21,7 +21,7 @@ import { Gfn, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { SliceOutcome, VcpuRunner } from './sched/pcpu.ts';
-import { GUEST_PAGES, makeCpu, runSlice } from './x86-slice.ts';
+import { GUEST_PAGES, makeCpu, runSlice, syncTrapVectors, trapFrameOf, type SliceResult } from './x86-slice.ts';
 
 export { DEBUG_CONSOLE_PORT } from './x86-slice.ts';
 
@@ -29,6 +29,8 @@ interface VcpuHw {
   cpu: Cpu;
   /** The page table the CPU holds a reference to; refreshed in place from the P2M. */
   pages: Page[];
+  /** Vectors currently set to exit (the domain's trap table). */
+  traps: Set<number>;
 }
 
 /** Per-domain bookkeeping shared by both runners: who is built, console lines, counters. */
@@ -75,10 +77,11 @@ export abstract class X86RunnerBase implements VcpuRunner {
   }
 }
 
-export function outcome(v: Vcpu, r: { exit: SliceOutcome['exit']; reason?: string; io?: SliceOutcome['io'] }): SliceOutcome {
+export function outcome(v: Vcpu, r: SliceResult, state: () => CpuState): SliceOutcome {
   const o: SliceOutcome = { exit: r.exit };
   if (r.reason) o.reason = `vCPU ${v.id} ${r.reason}`;
   if (r.io) o.io = r.io;
+  if (r.exit === 'trap') o.trap = { vector: r.trapVector!, kind: r.trapKind!, frame: trapFrameOf(state()) };
   return o;
 }
 
@@ -137,16 +140,17 @@ export class X86Runner extends X86RunnerBase {
         unclaimed: () => this.stats.unclaimedIo++,
         forward: () => this.hv.ioreq.has(d),
       });
-      hw = { cpu, pages };
+      hw = { cpu, pages, traps: new Set() };
       this.cpus.set(v, hw);
     }
     return hw;
   }
 
   async run(v: Vcpu, budgetNs: number): Promise<SliceOutcome> {
-    const { cpu, pages } = this.hw(v);
+    const { cpu, pages, traps } = this.hw(v);
     // The P2M may have changed since the last slice (ballooning): refresh the page table.
     this.refresh(v.domain, pages);
+    syncTrapVectors(cpu, traps, v.domain.trapVectors);
     if (v.ioCompletion) {
       cpu.completeIo(v.ioCompletion.value);
       v.ioCompletion = undefined;
@@ -159,6 +163,6 @@ export class X86Runner extends X86RunnerBase {
       forward: () => this.hv.ioreq.has(d),
     });
     this.stats.instructions += r.instructions;
-    return outcome(v, r);
+    return outcome(v, r, () => cpu.getState());
   }
 }

@@ -3,7 +3,8 @@
  * the in-process runner (x86-runner.ts) and the pCPU worker threads (sched/pcpu-thread.ts).
  * See x86-runner.ts for what each kind of exit means to the hypervisor.
  */
-import { Cpu, type CpuExit, type Page } from '@xenlab/x86-cpu';
+import { Cpu, type CpuExit, type CpuState, type Page } from '@xenlab/x86-cpu';
+import type { TrapFrame } from '@xenlab/xen-public';
 import type { IoExit, SliceExit } from './sched/pcpu.ts';
 
 export const DEBUG_CONSOLE_PORT = 0xe9;
@@ -24,7 +25,25 @@ export interface SliceResult {
   exit: SliceExit;
   reason?: string;
   io?: IoExit;
+  trapVector?: number;
+  trapKind?: 'int' | 'exception';
   instructions: number;
+}
+
+/** Makes exactly `vectors` exit as trap-table bounces (diffing against what is set now). */
+export function syncTrapVectors(cpu: Cpu, current: Set<number>, vectors: readonly number[]): void {
+  const want = new Set(vectors);
+  for (const v of current) if (!want.has(v)) cpu.setInterruptExit(v, false);
+  for (const v of want) if (!current.has(v)) cpu.setInterruptExit(v, true);
+  current.clear();
+  for (const v of want) current.add(v);
+}
+
+const FRAME_REGS = ['ax', 'bx', 'cx', 'dx', 'sp', 'bp', 'si', 'di', 'cs', 'ds', 'es', 'ss', 'ip', 'flags'] as const;
+export function trapFrameOf(st: CpuState): TrapFrame {
+  const f = {} as TrapFrame;
+  for (const k of FRAME_REGS) f[k] = st[k];
+  return f;
 }
 
 /** A CPU whose holes read as all-ones on exit, writes to holes are dropped, 0xE9 is the console. */
@@ -80,7 +99,8 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo)
           break;
         }
         case 'interrupt-exit':
-          return { exit: 'crash', reason: `unexpected trap-table exit for vector ${exit.vector}`, instructions };
+          // Only vectors of the domain's trap table exit: bounce to its kernel process.
+          return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, instructions };
       }
       if (process.hrtime.bigint() >= end) return { exit: 'preempted', instructions };
     }

@@ -4,7 +4,7 @@
  * rejects with `XenError` carrying Xen's errno name.
  */
 import { XenError, isXenErrnoName } from './errno.ts';
-import type { HcArg, HcRet, HypercallNameT, HypercallReply, SetupInfo, SubOp } from './hypercall.ts';
+import type { HcArg, HcRet, HypercallNameT, HypercallReply, SetupInfo, SubOp, TrapEvent } from './hypercall.ts';
 import { WireConnection } from './wire.ts';
 
 export class HypercallClient {
@@ -32,6 +32,13 @@ export class HypercallClient {
   async call<H extends HypercallNameT, C extends SubOp<H>>(hypercall: H, cmd: C, arg: HcArg<H, C>): Promise<HcRet<H, C>> {
     const reply = await this.conn.request<HypercallReply>({ hypercall, cmd, arg });
     return HypercallClient.unwrap(reply) as HcRet<H, C>;
+  }
+
+  /** Receives trap bounces pushed to the domain's owner connection (PV kernel processes). */
+  onTrap(handler: (ev: TrapEvent) => void): void {
+    this.conn.onEvent = (m) => {
+      if ((m as { event?: unknown } | null)?.event === 'trap') handler(m as TrapEvent);
+    };
   }
 
   close(): void {

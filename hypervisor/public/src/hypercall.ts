@@ -149,13 +149,50 @@ export interface VcpuContext {
   bp?: number;
 }
 
+/**
+ * A PV vCPU's registers at a trapped software interrupt (the register fields of the x86 CPU's
+ * state, same names): pushed to the domain's kernel process, returned with `iret`.
+ */
+export interface TrapFrame {
+  ax: number; bx: number; cx: number; dx: number;
+  sp: number; bp: number; si: number; di: number;
+  cs: number; ds: number; es: number; ss: number;
+  ip: number;
+  flags: number;
+}
+
+/** `set_trap_table` entry (Xen's trap_info, reduced): INT `vector` bounces to the kernel process. */
+export interface TrapInfo {
+  vector: number;
+}
+
+/**
+ * Pushed (no `id`) on a domain's owner connection when one of its vCPUs executes a vector in its
+ * trap table: the vCPU is blocked until the kernel answers with `iret`.
+ */
+export interface TrapEvent {
+  event: 'trap';
+  vcpu: number;
+  vector: number;
+  kind: 'int' | 'exception';
+  frame: TrapFrame;
+}
+
 export interface CreditParams {
   weight: number;
   cap: number;
 }
 
-/** Every hypercall and sub-op: [argument, result]. */
+/** Every hypercall and sub-op: [argument, result]. Hypercalls without sub-ops repeat their name. */
 export interface HypercallTable {
+  set_trap_table: {
+    /** Replaces the trap table; an empty list clears it. */
+    set_trap_table: [TrapInfo[], 0];
+  };
+  iret: {
+    /** Returns from a bounced trap: the vCPU resumes with `frame`. */
+    iret: [{ vcpu: number; frame: TrapFrame }, 0];
+  };
   memory_op: {
     increase_reservation: [Reservation, { nr_done: number; extent_start: number[] }];
     decrease_reservation: [Reservation, { nr_done: number }];

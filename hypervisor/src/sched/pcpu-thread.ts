@@ -31,7 +31,8 @@ parentPort!.on('message', (m: SliceRequest) => {
     if (!v) views.set(mfn, (v = new Uint8Array(shm.buffer, mfn * 4096, 4096)));
     pages[g] = v;
   }
-  cpu.setState(m.state);
+  // The domain's trap table rides in the state: the vectors that exit instead of vectoring.
+  cpu.setState({ ...m.state, interruptExits: m.trapVectors });
   forwardIo = m.forwardIo;
   if (m.completeIo) cpu.completeIo(m.completeIo.value);
   const r = runSlice(cpu, pages, m.budgetNs, io);

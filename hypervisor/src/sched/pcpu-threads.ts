@@ -23,6 +23,8 @@ export interface SliceRequest {
   forwardIo: boolean;
   /** Complete the I/O the vCPU exited on before running (the device model's answer). */
   completeIo?: { value?: number };
+  /** The domain's trap-table vectors (exit instead of vectoring through the IVT). */
+  trapVectors: number[];
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -82,7 +84,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     const w = this.workers[pcpu % this.workers.length]!;
     const reply = await new Promise<SliceReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.ioreq.has(v.domain) };
+      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       w.postMessage(req);
@@ -92,7 +94,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
     for (const b of reply.console) this.consoleByte(v.domain, b);
-    return outcome(v, reply);
+    return outcome(v, reply, () => reply.state);
   }
 
   async close(): Promise<void> {

@@ -5,12 +5,13 @@
  * CPU on a worker thread in a full host, a fake guest in tests. A vCPU with no runner has no
  * guest code to run and blocks at once, as a guest idling in HLT would.
  */
+import type { TrapFrame } from '@xenlab/xen-public';
 import type { Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
 import type { CreditScheduler } from './credit.ts';
 
 /** Why a vCPU's slice ended. */
-export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io';
+export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io' | 'trap';
 
 /** Port I/O the CPU could not complete itself: it goes to the domain's ioreq server. */
 export interface IoExit {
@@ -30,6 +31,8 @@ export interface SliceOutcome {
   exit: SliceExit;
   reason?: string;
   io?: IoExit;
+  /** A software interrupt in the domain's trap table, with the registers at the trap. */
+  trap?: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame };
 }
 
 export interface VcpuRunner {
@@ -120,6 +123,9 @@ export class PcpuDriver {
         break;
       case 'io':
         this.hv.ioreq.send(next, r.io!);
+        break;
+      case 'trap':
+        this.hv.bounceTrap(next, r.trap!);
         break;
       case 'preempted':
         break;
