@@ -226,6 +226,18 @@ export async function run(argv: string[]): Promise<BenchResult> {
   const procs: Proc[] = [];
   const clients: XenstoreClient[] = [];
   const socks: Socket[] = [];
+  // If the run is interrupted, take the daemon and the peers down with it.
+  const killAll = (): void => {
+    for (const p of procs) p.child.kill('SIGKILL');
+  };
+  const onSignal = (sig: NodeJS.Signals): void => {
+    killAll();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(sig === 'SIGINT' ? 130 : 143);
+  };
+  process.on('exit', killAll);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   try {
     const xsPath = join(dir, 'socket');
     procs.push(await startProc([XENSTORED, '--socket', xsPath, '--ring-dir', dir], /listening on/, 'xenstored'));
@@ -335,6 +347,9 @@ export async function run(argv: string[]): Promise<BenchResult> {
       targets,
     };
   } finally {
+    process.off('exit', killAll);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const s of socks) s.destroy();
     for (const c of clients) c.close();
     await Promise.all(procs.map((p) => p.stop()));
