@@ -9,7 +9,7 @@ const RESULTS: readonly FutexWaitResult[] = ['ok', 'not-equal', 'timed-out'];
 
 /** Sleeps while `view[index] === expected`, at most `timeoutMs` (negative or Infinity: no limit). */
 export function futexWait(view: Int32Array, index: number, expected: number, timeoutMs = -1): FutexWaitResult {
-  return RESULTS[addon.futexWait(view, index, expected | 0, toTimeout(timeoutMs))]!;
+  return RESULTS[addon().futexWait(view, index, expected | 0, toTimeout(timeoutMs))]!;
 }
 
 /** The same wait on a libuv pool thread: the event loop keeps running. */
@@ -19,12 +19,12 @@ export async function futexWaitAsync(
   expected: number,
   timeoutMs = -1,
 ): Promise<FutexWaitResult> {
-  return RESULTS[await addon.futexWaitAsync(view, index, expected | 0, toTimeout(timeoutMs))]!;
+  return RESULTS[await addon().futexWaitAsync(view, index, expected | 0, toTimeout(timeoutMs))]!;
 }
 
 /** Wakes up to `count` sleepers (0 or less: all). Returns how many were woken. */
 export function futexWake(view: Int32Array, index: number, count = 0): number {
-  return addon.futexWake(view, index, count);
+  return addon().futexWake(view, index, count);
 }
 
 function toTimeout(ms: number): number {

@@ -18,6 +18,16 @@ export interface ShmAddon {
 const here = dirname(fileURLToPath(import.meta.url));
 const addonPath = join(here, '..', 'native', 'build', 'Release', 'xenlab_shm.node');
 
+let loaded: ShmAddon | undefined;
+
+/**
+ * The addon, loaded on first use: code that only imports layouts or the ring logic (a xenstore
+ * client on a unix socket, say) never needs it built.
+ */
+export function addon(): ShmAddon {
+  return (loaded ??= load());
+}
+
 function load(): ShmAddon {
   try {
     return createRequire(import.meta.url)(addonPath) as ShmAddon;
@@ -28,5 +38,3 @@ function load(): ShmAddon {
     );
   }
 }
-
-export const addon: ShmAddon = load();

@@ -33,7 +33,7 @@ export class SharedMemory {
     const fd = openSync(path, 'w+', 0o600);
     try {
       ftruncateSync(fd, size);
-      return new SharedMemory(path, addon.map(fd, size, 0, true), 0);
+      return new SharedMemory(path, addon().map(fd, size, 0, true), 0);
     } finally {
       closeSync(fd);
     }
@@ -55,7 +55,7 @@ export class SharedMemory {
           `SharedMemory.open: ${path} is ${fileSize} bytes; cannot map ${length} bytes at offset ${offset}`,
         );
       }
-      return new SharedMemory(path, addon.map(fd, length, offset, writable), offset);
+      return new SharedMemory(path, addon().map(fd, length, offset, writable), offset);
     } finally {
       closeSync(fd);
     }
@@ -69,6 +69,6 @@ export class SharedMemory {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    addon.unmap(this.buffer);
+    addon().unmap(this.buffer);
   }
 }
