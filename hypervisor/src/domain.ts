@@ -28,6 +28,8 @@ export class Vcpu {
   trapPending = false;
   /** The answer to hand the CPU before its next slice (IN value, or a completed string I/O). */
   ioCompletion: { value?: number } | undefined;
+  /** Interrupt vectors to inject into its CPU before its next slice (HVM PIC deliveries). */
+  pendingIrqs: number[] = [];
   /** Where it runs (or last ran); -1 before it ever ran. */
   pcpu = -1;
   /** Hard affinity: pCPUs allowed (`null` = all). Soft affinity is recorded but only reported. */

@@ -89,6 +89,23 @@ export const hypercalls: DispatchTable = {
     },
   },
 
+  set_timer_op: {
+    set_timer_op: (ctx, a) => {
+      ctx.hv.setTimer(ctx.caller, int(obj(a).timeout_ns, 'timeout_ns'));
+      return 0;
+    },
+  },
+
+  dm_op: {
+    set_isa_irq_level: (ctx, a) => {
+      const o = obj(a);
+      const d = ctlDomain(ctx, o.domid);
+      if (!d.isHvm) throw new XenError('EINVAL', `d${d.domid} is not an HVM domain`);
+      ctx.hv.platform.setIsaIrqLevel(d, int(o.isa_irq, 'isa_irq', 0, 15), int(o.level, 'level', 0, 1) === 1);
+      return 0;
+    },
+  },
+
   iret: {
     iret: (ctx, a) => {
       const o = obj(a);

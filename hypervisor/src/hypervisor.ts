@@ -30,6 +30,7 @@ import { Domain, type Vcpu } from './domain.ts';
 import { EventChannels } from './event-channel.ts';
 import { GrantTables } from './grant-table.ts';
 import { IoreqServers } from './hvm/ioreq.ts';
+import { Platforms } from './hvm/platform.ts';
 import { FrameKind, FrameTable } from './mm/frame-table.ts';
 import type { MachineMemory } from './mm/machine-memory.ts';
 import { relinquishMemory } from './mm/memory.ts';
@@ -81,6 +82,7 @@ export class Hypervisor {
   readonly evtchn: EventChannels;
   readonly gnttab: GrantTables;
   readonly ioreq: IoreqServers;
+  readonly platform: Platforms;
   readonly console = new ConsoleRing();
   readonly nrPcpus: number;
   sched: SchedHooks;
@@ -104,6 +106,7 @@ export class Hypervisor {
     this.evtchn = new EventChannels(this);
     this.gnttab = new GrantTables(this);
     this.ioreq = new IoreqServers(this);
+    this.platform = new Platforms(this);
     this.sched.attach?.(this);
     this.frames.onFreed = (ev) => {
       const d = this.domains.get(ev.owner);
@@ -243,6 +246,34 @@ export class Hypervisor {
     else this.sched.sleep(v);
   }
 
+  /** Port I/O of this domain's guest leaves the CPU (HVM platform devices, or a device model). */
+  forwardsIo(d: Domain): boolean {
+    return d.isHvm || this.ioreq.has(d);
+  }
+
+  private readonly timers = new Map<Domain, NodeJS.Timeout>();
+
+  /**
+   * set_timer_op: a one-shot timer at system time `deadlineNs` (0 cancels) that raises
+   * VIRQ_TIMER on vCPU 0 (PV guests' timer interrupt).
+   */
+  setTimer(d: Domain, deadlineNs: number): void {
+    this.cancelTimer(d);
+    if (!deadlineNs) return;
+    const t = setTimeout(() => {
+      this.timers.delete(d);
+      if (d.dying === 'alive') this.evtchn.sendVirq(d, VIRQ.TIMER, 0);
+    }, Math.max(0, (deadlineNs - this.now()) / 1e6));
+    t.unref();
+    this.timers.set(d, t);
+  }
+
+  cancelTimer(d: Domain): void {
+    const t = this.timers.get(d);
+    if (t) clearTimeout(t);
+    this.timers.delete(d);
+  }
+
   /** Event delivery: wake a vCPU blocked waiting for events and ring the domain's doorbell. */
   kick(d: Domain, vcpu: number): void {
     const v = d.vcpu(vcpu);
@@ -321,6 +352,8 @@ export class Hypervisor {
       this.sched.remove(v);
     }
     this.ioreq.destroy(d);
+    this.platform.destroy(d);
+    this.cancelTimer(d);
     this.evtchn.destroyDomain(d);
     this.gnttab.releaseMappings(d);
     this.gnttab.destroyTable(d);

@@ -127,6 +127,7 @@ async function main(): Promise<void> {
       clearTimeout(t);
     }
     pcpus.stop();
+    hv.platform.stopAll();
     if (x86 instanceof WorkerX86Runner) await x86.close();
     await server.close();
     for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Token]) rmSync(f, { force: true });

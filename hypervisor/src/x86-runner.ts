@@ -138,7 +138,7 @@ export class X86Runner extends X86RunnerBase {
       const cpu = makeCpu(pages, {
         consoleByte: (b) => this.consoleByte(d, b),
         unclaimed: () => this.stats.unclaimedIo++,
-        forward: () => this.hv.ioreq.has(d),
+        forward: () => this.hv.forwardsIo(d),
       });
       hw = { cpu, pages, traps: new Set() };
       this.cpus.set(v, hw);
@@ -155,12 +155,13 @@ export class X86Runner extends X86RunnerBase {
       cpu.completeIo(v.ioCompletion.value);
       v.ioCompletion = undefined;
     }
+    for (const vec of v.pendingIrqs.splice(0)) cpu.raiseIrq(vec);
     this.stats.slices++;
     const d = v.domain;
     const r = runSlice(cpu, pages, Math.min(budgetNs, this.maxSliceNs), {
       consoleByte: (b) => this.consoleByte(d, b),
       unclaimed: () => this.stats.unclaimedIo++,
-      forward: () => this.hv.ioreq.has(d),
+      forward: () => this.hv.forwardsIo(d),
     });
     this.stats.instructions += r.instructions;
     return outcome(v, r, () => cpu.getState());

@@ -193,6 +193,14 @@ export interface HypercallTable {
     /** Returns from a bounced trap: the vCPU resumes with `frame`. */
     iret: [{ vcpu: number; frame: TrapFrame }, 0];
   };
+  set_timer_op: {
+    /** One-shot VIRQ_TIMER at system time `timeout_ns` (ns since boot); 0 cancels. */
+    set_timer_op: [{ timeout_ns: number }, 0];
+  };
+  dm_op: {
+    /** XEN_DMOP_set_isa_irq_level: a device model drives an ISA IRQ line of its HVM guest. */
+    set_isa_irq_level: [{ domid: number; isa_irq: number; level: number }, 0];
+  };
   memory_op: {
     increase_reservation: [Reservation, { nr_done: number; extent_start: number[] }];
     decrease_reservation: [Reservation, { nr_done: number }];

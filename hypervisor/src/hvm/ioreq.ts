@@ -71,6 +71,11 @@ export class IoreqServers {
 
   /** A vCPU exited on I/O: hand it to the device model (or answer all-ones if there is none). */
   send(v: Vcpu, io: IoExit): void {
+    if (!io.string && this.hv.platform.handles(v.domain, io.port)) {
+      const value = this.hv.platform.io(v, io);
+      v.ioCompletion = value === undefined ? {} : { value };
+      return;
+    }
     const s = this.servers.get(v.domain);
     if (!s) {
       this.stats.unclaimed++;

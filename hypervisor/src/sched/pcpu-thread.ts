@@ -35,6 +35,7 @@ parentPort!.on('message', (m: SliceRequest) => {
   cpu.setState({ ...m.state, interruptExits: m.trapVectors });
   forwardIo = m.forwardIo;
   if (m.completeIo) cpu.completeIo(m.completeIo.value);
+  for (const vec of m.irqs) cpu.raiseIrq(vec);
   const r = runSlice(cpu, pages, m.budgetNs, io);
   const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed };
   consoleBytes = [];

@@ -25,6 +25,8 @@ export interface SliceRequest {
   completeIo?: { value?: number };
   /** The domain's trap-table vectors (exit instead of vectoring through the IVT). */
   trapVectors: number[];
+  /** Interrupt vectors to raise before running (PIC deliveries). */
+  irqs: number[];
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -84,7 +86,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     const w = this.workers[pcpu % this.workers.length]!;
     const reply = await new Promise<SliceReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors };
+      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       w.postMessage(req);
