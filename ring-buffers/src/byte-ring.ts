@@ -26,7 +26,7 @@ export class ByteRing {
    * @param prodOffset byte offset of the producer index (4-byte aligned)
    */
   constructor(
-    buffer: ArrayBuffer,
+    buffer: ArrayBufferLike,
     dataOffset: number,
     readonly size: number,
     private readonly consOffset: number,
