@@ -69,8 +69,11 @@ export function makeCpu(pages: Page[], io: SliceIo): Cpu {
   });
 }
 
-/** Runs `cpu` until its budget (real time) is used or it stops; never throws. */
-export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo): SliceResult {
+/**
+ * Runs `cpu` until its budget (real time) is used, it stops, or `preempt()` says the scheduler
+ * wants the pCPU back (checked between chunks: Xen's IPI); never throws.
+ */
+export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo, preempt?: () => boolean): SliceResult {
   const end = process.hrtime.bigint() + BigInt(Math.max(0, Math.round(budgetNs)));
   let instructions = 0;
   try {
@@ -102,7 +105,7 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo)
           // Only vectors of the domain's trap table exit: bounce to its kernel process.
           return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, instructions };
       }
-      if (process.hrtime.bigint() >= end) return { exit: 'preempted', instructions };
+      if (process.hrtime.bigint() >= end || preempt?.()) return { exit: 'preempted', instructions };
     }
   } catch (e) {
     return { exit: 'crash', reason: `CPU fault: ${(e as Error).message}`, instructions };

@@ -10,7 +10,8 @@ import { SharedMemory } from '@xenlab/ring-buffers';
 import { GUEST_PAGES, makeCpu, runSlice } from '../x86-slice.ts';
 import type { SliceRequest, SliceReply } from './pcpu-threads.ts';
 
-const { machineMemory } = workerData as { machineMemory: string };
+const { machineMemory, preemptFlags, pcpu } = workerData as { machineMemory: string; preemptFlags: Int32Array; pcpu: number };
+const preempt = (): boolean => Atomics.load(preemptFlags, pcpu) !== 0;
 const shm = SharedMemory.open(machineMemory);
 const pages: Page[] = new Array<Page>(GUEST_PAGES).fill(null);
 const views = new Map<number, Uint8Array>();
@@ -36,7 +37,7 @@ parentPort!.on('message', (m: SliceRequest) => {
   forwardIo = m.forwardIo;
   if (m.completeIo) cpu.completeIo(m.completeIo.value);
   for (const vec of m.irqs) cpu.raiseIrq(vec);
-  const r = runSlice(cpu, pages, m.budgetNs, io);
+  const r = runSlice(cpu, pages, m.budgetNs, io, preempt);
   const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed };
   consoleBytes = [];
   unclaimed = 0;

@@ -100,3 +100,40 @@ describe('pCPU worker threads and ioreqs', () => {
     expect(hv.ioreq.stats.completed).toBe(1);
   }, 30_000);
 });
+
+describe('pCPU worker threads: preemption', () => {
+  it('pausing a domain stops its spinning vCPU well before the end of its 30 ms slice', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xenlab-pcpu-pre-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const shm = SharedMemory.create(join(dir, 'mem'), 256 * 4096);
+    cleanups.push(() => shm.close());
+    const credit = new CreditScheduler({ nrPcpus: 1 });
+    const hv = new Hypervisor({ memory: new MachineMemory(shm.buffer), nrPcpus: 1, sched: credit });
+    const x86 = new WorkerX86Runner(hv, join(dir, 'mem'), 1);
+    cleanups.push(() => x86.close());
+    const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
+    const d = hv.createDomain({ max_vcpus: 1 });
+    d.maxPages = 4;
+    populatePhysmap(hv, d, { domid: DOMID_SELF, extent_start: [0, 1] });
+    hv.mem.frame(d.p2m.lookup(Gfn(1))!).set([0xeb, 0xfe]);
+    x86.setContext(d.vcpus[0]!, { cs: 0, ip: 0x1000 });
+    hv.unpauseDomain(d);
+    pcpus.start();
+    cleanups.push(() => pcpus.stop());
+    const v = d.vcpus[0]!;
+    const deadline = Date.now() + 10_000;
+    while (x86.stats.instructions === 0 || v.runstate !== 'running') {
+      if (Date.now() > deadline) throw new Error('the spinner never ran');
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await new Promise((r) => setTimeout(r, 3)); // well inside a slice
+    const t0 = performance.now();
+    hv.pauseDomain(d);
+    while (v.runstate === 'running') {
+      if (performance.now() - t0 > 1000) throw new Error('still running 1 s after pause');
+      await new Promise((r) => setImmediate(r));
+    }
+    expect(performance.now() - t0).toBeLessThan(20);
+    expect(v.runstate).toBe('offline');
+  }, 30_000);
+});

@@ -42,15 +42,22 @@ export class WorkerX86Runner extends X86RunnerBase {
   private readonly states = new Map<Vcpu, CpuState>();
   private readonly pending = new Map<number, { resolve(r: SliceReply): void; reject(e: Error): void }>();
   private nextId = 1;
+  /** One word per pCPU, set to ask its thread to end the current slice (an IPI). */
+  private readonly preemptFlags: Int32Array;
 
   constructor(hv: Hypervisor, machineMemoryPath: string, nrPcpus: number) {
     super(hv);
+    this.preemptFlags = new Int32Array(new SharedArrayBuffer(4 * nrPcpus));
     this.workers = Array.from({ length: nrPcpus }, (_, i) => this.spawn(i, machineMemoryPath));
+  }
+
+  preempt(pcpu: number): void {
+    Atomics.store(this.preemptFlags, pcpu % this.workers.length, 1);
   }
 
   private spawn(i: number, machineMemory: string): Worker {
     const w = new Worker(new URL('./pcpu-thread-boot.mjs', import.meta.url), {
-      workerData: { machineMemory },
+      workerData: { machineMemory, preemptFlags: this.preemptFlags, pcpu: i },
       name: `pcpu${i}`,
     });
     w.unref();
@@ -89,6 +96,7 @@ export class WorkerX86Runner extends X86RunnerBase {
       const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
+      Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
       w.postMessage(req);
     });
     this.states.set(v, reply.state);

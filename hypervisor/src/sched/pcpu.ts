@@ -38,6 +38,8 @@ export interface SliceOutcome {
 export interface VcpuRunner {
   /** Run `v` on pCPU `pcpu` for at most `budgetNs`; resolve when it stops, saying why. */
   run(v: Vcpu, budgetNs: number, pcpu: number): Promise<SliceOutcome>;
+  /** Ask the slice running on `pcpu` to stop early (the scheduler has better work for it). */
+  preempt?(pcpu: number): void;
 }
 
 export class PcpuDriver {
@@ -45,6 +47,8 @@ export class PcpuDriver {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly sliceTimers: (NodeJS.Timeout | undefined)[];
   private readonly busy: boolean[];
+  /** The runner of the slice in progress on each pCPU (to preempt it). */
+  private readonly running: (VcpuRunner | undefined)[];
   private readonly pendingResched = new Set<number>();
   private stopped = false;
 
@@ -56,6 +60,7 @@ export class PcpuDriver {
   ) {
     this.sliceTimers = new Array(sched.pcpus.length).fill(undefined);
     this.busy = new Array(sched.pcpus.length).fill(false);
+    this.running = new Array(sched.pcpus.length).fill(undefined);
     sched.tickle = (cpu) => this.resched(cpu);
   }
 
@@ -83,7 +88,10 @@ export class PcpuDriver {
   }
 
   private resched(cpu: number): void {
-    if (this.stopped || this.pendingResched.has(cpu)) return;
+    if (this.stopped) return;
+    // A slice in progress is asked to stop at its next check; its end reschedules.
+    if (this.busy[cpu]) this.running[cpu]?.preempt?.(cpu);
+    if (this.pendingResched.has(cpu)) return;
     this.pendingResched.add(cpu);
     setImmediate(() => {
       this.pendingResched.delete(cpu);
@@ -104,6 +112,7 @@ export class PcpuDriver {
       return;
     }
     this.busy[cpu] = true;
+    this.running[cpu] = runner;
     let r: SliceOutcome;
     try {
       r = await runner.run(next, sliceNs, cpu);
@@ -111,6 +120,7 @@ export class PcpuDriver {
       r = { exit: 'crash', reason: (e as Error).message };
     }
     this.busy[cpu] = false;
+    this.running[cpu] = undefined;
     switch (r.exit) {
       case 'blocked':
         this.hv.blockVcpu(next);
