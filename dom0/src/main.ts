@@ -1,14 +1,16 @@
 /**
  * The dom0 process: `node dom0/src/main.ts --run-dir DIR`, started by the hypervisor. It
  * connects as domain 0 (owner of its connection: if it dies, dom0 has died), starts xenstored on
- * `<run dir>/xenstored/socket`, writes the base xenstore tree, and stops xenstored on SIGTERM.
- * The toolstack service and the backends will grow here.
+ * `<run dir>/xenstored/socket`, writes the base xenstore tree, applies on_poweroff/on_crash to
+ * domains that shut down (toolstack/domain-reaper.ts), and stops xenstored on SIGTERM. The
+ * toolstack service and the backends grow here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HypercallClient, defaultRunDir, hostLayout } from '@xenlab/xen-public';
 import { XenstoreClient } from '@xenlab/xenstore-client';
+import { DomainReaper, type ShutdownAction } from './toolstack/domain-reaper.ts';
 
 async function waitForFile(path: string, ms: number, proc?: ChildProcess): Promise<void> {
   const end = Date.now() + ms;
@@ -43,6 +45,12 @@ async function main(): Promise<void> {
   await xs.write('/local/domain/0/memory/target', String(info.tot_pages * 4));
   xs.close();
 
+  // on_poweroff / on_crash for every domain until the toolstack keeps per-domain configs:
+  // XENLAB_ON_CRASH / XENLAB_ON_POWEROFF = destroy (xl's default) | preserve.
+  const action = (v: string | undefined): ShutdownAction => (v === 'preserve' ? 'preserve' : 'destroy');
+  const reaper = new DomainReaper(hc, { onCrash: action(process.env.XENLAB_ON_CRASH), onPoweroff: action(process.env.XENLAB_ON_POWEROFF), log });
+  await reaper.start();
+
   writeFileSync(L.dom0Pid, `${process.pid}\n`);
   writeFileSync(L.dom0Ready, `${new Date().toISOString()}\n`);
   await hc.call('console_io', 'write', { text: `dom0: xenstored on ${L.xenstoredSocket}` });
@@ -53,6 +61,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${sig}: stopping`);
+    reaper.stop();
     const exited = new Promise<void>((r) => (xenstored.exitCode !== null ? r() : xenstored.once('exit', () => r())));
     xenstored.kill('SIGTERM');
     const t = setTimeout(() => xenstored.kill('SIGKILL'), 5000);

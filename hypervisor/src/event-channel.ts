@@ -15,6 +15,7 @@ import {
   DOMID_SELF,
   EVTCHNSTAT,
   EVTCHN_2L_NR_CHANNELS,
+  MarkResult,
   NR_VIRQS,
   Port,
   VIRQ_PER_VCPU,
@@ -278,7 +279,9 @@ export class EventChannels {
   /** EVTCHNOP_unmask. */
   unmask(d: Domain, port: number): void {
     const c = this.local(d, port);
-    if (this.hv.sharedInfo(d).unmask(c.vcpu, port)) this.hv.kick(d, c.vcpu);
+    const page = this.hv.sharedInfo(d);
+    if (page.unmask(c.vcpu, port)) this.hv.kick(d, c.vcpu);
+    else if (page.isPending(port)) this.hv.onEventPending?.(d, c.vcpu);
   }
 
   /** EVTCHNOP_reset: close every port of a domain. */
@@ -300,8 +303,11 @@ export class EventChannels {
 
   /** Mark `port` pending on `d`, kicking `vcpu` if its upcall is newly due. */
   setPending(d: Domain, vcpu: number, port: number, force = false): void {
-    const kick = this.hv.sharedInfo(d).setPending(vcpu, port);
-    if (kick || force) this.hv.kick(d, vcpu);
+    const r = this.hv.sharedInfo(d).markPending(vcpu, port);
+    if (r === MarkResult.upcall || force) this.hv.kick(d, vcpu);
+    // A newly pending port wakes the domain's processes even if the upcall was already due:
+    // several processes may act for one domain, each consuming only its own ports.
+    else if (r === MarkResult.newly) this.hv.onEventPending?.(d, vcpu);
   }
 
   /** Closes every port of a dying domain; peers' ends become unbound. */

@@ -3,15 +3,14 @@
  * ARCHITECTURE.md's "Event channels"): the hypervisor set the channel up and handed this end an
  * `EvtchnNotify`; the sender checks that its port's generation word (in its own domain's event
  * page, written only by the hypervisor) still matches, then does Xen's 2-level "set pending" on
- * the remote shared_info page and rings the remote domain's doorbell only if the remote's upcall
- * became due. When the check fails (the channel was closed, re-bound or moved to another vCPU),
+ * the remote shared_info page and rings the remote domain's doorbell if the port became pending. When the check fails (the channel was closed, re-bound or moved to another vCPU),
  * the caller falls back to EVTCHNOP_send, which the hypervisor validates.
  *
  * The doorbell is injected (`doorbellAt`) because this library imports no other xenlab project;
  * pass `(buf, off) => new Doorbell(buf, off)` from @xenlab/ring-buffers.
  */
 import type { EvtchnNotify } from './hypercall.ts';
-import { SharedInfoPage } from './shared-info.ts';
+import { MarkResult, SharedInfoPage } from './shared-info.ts';
 
 export interface DoorbellLike {
   ring(): void;
@@ -46,7 +45,9 @@ export class EvtchnNotifier {
       return false;
     }
     this.stats.fast++;
-    if (this.remote.setPending(this.notify.remote_vcpu, this.notify.remote_port)) {
+    // Ring whenever the port became pending: the far end may be one of several processes of
+    // its domain, each consuming only its own ports (SharedInfoPage.consume).
+    if (this.remote.markPending(this.notify.remote_vcpu, this.notify.remote_port) !== MarkResult.already) {
       this.stats.rings++;
       this.bell.ring();
     }

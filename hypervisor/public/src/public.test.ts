@@ -131,3 +131,18 @@ describe('WireConnection', () => {
     }
   });
 });
+
+describe('several consumers of one domain (dom0 processes)', () => {
+  it('markPending reports newly-pending even when the upcall is already due; consume takes only its own ports', async () => {
+    const { MarkResult } = await import('./shared-info.ts');
+    const page = new SharedInfoPage(new ArrayBuffer(4096), 0);
+    expect(page.markPending(0, 3)).toBe(MarkResult.upcall);
+    expect(page.markPending(0, 4)).toBe(MarkResult.newly); // selector already set: still a new event
+    expect(page.markPending(0, 4)).toBe(MarkResult.already);
+    expect(page.consume([4, 9])).toEqual([4]);
+    expect(page.isPending(3)).toBe(true); // someone else's port untouched
+    page.setMask(3, true);
+    expect(page.consume([3])).toEqual([]);
+    expect(page.isPending(3)).toBe(true);
+  });
+});

@@ -51,6 +51,10 @@ export const shared_info = layout('shared_info', 3136, {
 });
 
 const PENDING_W = shared_info.fields.evtchn_pending.offset / 4;
+
+/** What `markPending` did (see there). */
+export const MarkResult = { already: 0, newly: 1, upcall: 2 } as const;
+export type MarkResult = (typeof MarkResult)[keyof typeof MarkResult];
 const MASK_W = shared_info.fields.evtchn_mask.offset / 4;
 
 /**
@@ -108,12 +112,36 @@ export class SharedInfoPage {
    * evtchn_upcall_pending. Returns true when the vCPU should be kicked.
    */
   setPending(vcpu: number, port: number): boolean {
+    return this.markPending(vcpu, port) === MarkResult.upcall;
+  }
+
+  /**
+   * The same, saying what happened: `already` pending (or masked: nothing to deliver), `newly`
+   * pending (a process consuming its own ports must be woken), or `upcall` (also newly due on
+   * the vCPU: a guest kernel must be kicked).
+   */
+  markPending(vcpu: number, port: number): MarkResult {
     const bit = 1 << (port & 31);
-    if (Atomics.or(this.u32, PENDING_W + (port >>> 5), bit) & bit) return false;
-    if (this.isMasked(port)) return false;
-    if (!this.setSel(vcpu, port)) return false;
+    if (Atomics.or(this.u32, PENDING_W + (port >>> 5), bit) & bit) return MarkResult.already;
+    if (this.isMasked(port)) return MarkResult.already;
+    if (!this.setSel(vcpu, port)) return MarkResult.newly;
     Atomics.store(this.u8, vcpu * 64, 1);
-    return true;
+    return MarkResult.upcall;
+  }
+
+  /**
+   * Consumer side for one process among several acting for a domain (dom0's processes, each
+   * owning some ports, like /dev/xen/evtchn): test-and-clear the pending bits of `ports` only,
+   * leaving everyone else's. Masked ports are left pending.
+   */
+  consume(ports: Iterable<number>): number[] {
+    const out: number[] = [];
+    for (const port of ports) {
+      const bit = 1 << (port & 31);
+      if (this.isMasked(port)) continue;
+      if (Atomics.and(this.u32, PENDING_W + (port >>> 5), ~bit) & bit) out.push(port);
+    }
+    return out;
   }
 
   /** Xen's 2-level unmask: clear the mask; if pending, raise the selector and upcall. */

@@ -26,7 +26,8 @@ const tool = async (name: string, ...args: string[]) => (await run(process.execP
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'xenlab-e2e-'));
-  env = { ...process.env, XENLAB_RUN_DIR: dir };
+  // Keep crashed domains for inspection (xl's default would destroy them; see hvm-ioreq.test.ts).
+  env = { ...process.env, XENLAB_RUN_DIR: dir, XENLAB_ON_CRASH: 'preserve' };
   await tool('xenlab', 'start', '--pcpus', '2', '--memory', '64', '--dom0-memory', '16');
   const L = hostLayout(dir);
   hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());

@@ -53,7 +53,7 @@ function waitPort(bell: Doorbell, si: SharedInfoPage, port: number, timeoutMs = 
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const seen = bell.seq;
-    if (si.scan(0).includes(port)) return;
+    if (si.consume([port]).length) return;
     if (Date.now() > deadline) throw new Error(`no event on port ${port} within ${timeoutMs} ms`);
     bell.wait(seen, 1000, spinUs);
   }
