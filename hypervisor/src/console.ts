@@ -7,10 +7,14 @@ export class ConsoleRing {
   /** Characters ever written; `index` for incremental reads counts from here. */
   private produced = 0;
 
+  /** Called after every write (the hypervisor raises VIRQ_CON_RING for dom0). */
+  onWrite: (() => void) | undefined;
+
   constructor(readonly capacity = 64 * 1024) {}
 
   write(text: string): void {
     this.buf += text;
+    this.onWrite?.();
     this.produced += text.length;
     if (this.buf.length > this.capacity) this.buf = this.buf.slice(this.buf.length - this.capacity);
   }

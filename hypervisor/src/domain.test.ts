@@ -85,3 +85,13 @@ describe('domains', () => {
     expect(hv.sharedInfo(dom0).isPending(port)).toBe(true);
   });
 });
+
+describe('console ring VIRQ', () => {
+  it('new console output raises VIRQ_CON_RING on dom0', () => {
+    const { hv, dom0 } = makeHost();
+    const port = hv.evtchn.bindVirq(dom0, VIRQ.CON_RING, 0);
+    expect(hv.sharedInfo(dom0).isPending(port)).toBe(false);
+    hv.log('something happened');
+    expect(hv.sharedInfo(dom0).isPending(port)).toBe(true);
+  });
+});

@@ -29,6 +29,7 @@ import { ConsoleRing } from './console.ts';
 import { Domain, type Vcpu } from './domain.ts';
 import { EventChannels } from './event-channel.ts';
 import { GrantTables } from './grant-table.ts';
+import { guestHypercall } from './guest-hypercall.ts';
 import { IoreqServers } from './hvm/ioreq.ts';
 import { Platforms } from './hvm/platform.ts';
 import { FrameKind, FrameTable } from './mm/frame-table.ts';
@@ -108,6 +109,8 @@ export class Hypervisor {
     this.ioreq = new IoreqServers(this);
     this.platform = new Platforms(this);
     this.sched.attach?.(this);
+    // New console output: dom0 may bind VIRQ_CON_RING to follow it (as `xl dmesg` readers do).
+    this.console.onWrite = () => this.sendGlobalVirq(VIRQ.CON_RING);
     this.frames.onFreed = (ev) => {
       const d = this.domains.get(ev.owner);
       if (!d || ev.kind === FrameKind.xen) return;
@@ -326,6 +329,11 @@ export class Hypervisor {
     if (!this.onTrap?.(v.domain, ev)) {
       this.crashDomain(v.domain, `vCPU ${v.id} trapped on vector ${trap.vector.toString(16)}h with no kernel process to serve it`);
     }
+  }
+
+  /** A hypercall from guest code (`int 82h`); returns AX (0 or -errno). */
+  guestHypercall(v: Vcpu, frame: TrapFrame): number {
+    return guestHypercall(this, v, frame);
   }
 
   crashDomain(d: Domain, why: string): void {

@@ -21,7 +21,7 @@ import { Gfn, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { SliceOutcome, VcpuRunner } from './sched/pcpu.ts';
-import { GUEST_PAGES, makeCpu, runSlice, syncTrapVectors, trapFrameOf, type SliceResult } from './x86-slice.ts';
+import { GUEST_PAGES, exitVectors, makeCpu, runSlice, syncTrapVectors, trapFrameOf, type SliceResult } from './x86-slice.ts';
 
 export { DEBUG_CONSOLE_PORT } from './x86-slice.ts';
 
@@ -82,6 +82,7 @@ export function outcome(v: Vcpu, r: SliceResult, state: () => CpuState): SliceOu
   if (r.reason) o.reason = `vCPU ${v.id} ${r.reason}`;
   if (r.io) o.io = r.io;
   if (r.exit === 'trap') o.trap = { vector: r.trapVector!, kind: r.trapKind!, frame: trapFrameOf(state()) };
+  if (r.exit === 'hypercall') o.frame = trapFrameOf(state());
   return o;
 }
 
@@ -150,7 +151,7 @@ export class X86Runner extends X86RunnerBase {
     const { cpu, pages, traps } = this.hw(v);
     // The P2M may have changed since the last slice (ballooning): refresh the page table.
     this.refresh(v.domain, pages);
-    syncTrapVectors(cpu, traps, v.domain.trapVectors);
+    syncTrapVectors(cpu, traps, exitVectors(v.domain.trapVectors));
     if (v.ioCompletion) {
       cpu.completeIo(v.ioCompletion.value);
       v.ioCompletion = undefined;

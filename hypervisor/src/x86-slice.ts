@@ -8,6 +8,13 @@ import type { TrapFrame } from '@xenlab/xen-public';
 import type { IoExit, SliceExit } from './sched/pcpu.ts';
 
 export const DEBUG_CONSOLE_PORT = 0xe9;
+/**
+ * The software-interrupt vector of xenlab's real-mode hypercall ABI (Xen's 32-bit PV guests use
+ * `int 82h` too): AX = hypercall number, BX = sub-op, CX/DX/SI/DI = arguments, result in AX.
+ */
+export const HYPERCALL_VECTOR = 0x82;
+/** Vectors that leave the CPU: the hypercall vector plus the domain's trap table. */
+export const exitVectors = (trapVectors: readonly number[]): number[] => [...new Set([HYPERCALL_VECTOR, ...trapVectors])];
 export const GUEST_PAGES = 256;
 /** Instructions per check of the clock: small enough to honour a 1 ms slice. */
 const CHUNK = 20_000;
@@ -102,7 +109,8 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
           break;
         }
         case 'interrupt-exit':
-          // Only vectors of the domain's trap table exit: bounce to its kernel process.
+          if (exit.vector === HYPERCALL_VECTOR && exit.kind === 'int') return { exit: 'hypercall', instructions };
+          // Otherwise a vector of the domain's trap table: bounce to its kernel process.
           return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, instructions };
       }
       if (process.hrtime.bigint() >= end || preempt?.()) return { exit: 'preempted', instructions };

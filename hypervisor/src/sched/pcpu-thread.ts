@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
 import { SharedMemory } from '@xenlab/ring-buffers';
-import { GUEST_PAGES, makeCpu, runSlice } from '../x86-slice.ts';
+import { GUEST_PAGES, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
 import type { SliceRequest, SliceReply } from './pcpu-threads.ts';
 
 const { machineMemory, preemptFlags, pcpu } = workerData as { machineMemory: string; preemptFlags: Int32Array; pcpu: number };
@@ -33,7 +33,7 @@ parentPort!.on('message', (m: SliceRequest) => {
     pages[g] = v;
   }
   // The domain's trap table rides in the state: the vectors that exit instead of vectoring.
-  cpu.setState({ ...m.state, interruptExits: m.trapVectors });
+  cpu.setState({ ...m.state, interruptExits: exitVectors(m.trapVectors) });
   forwardIo = m.forwardIo;
   if (m.completeIo) cpu.completeIo(m.completeIo.value);
   for (const vec of m.irqs) cpu.raiseIrq(vec);

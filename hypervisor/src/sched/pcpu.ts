@@ -11,7 +11,7 @@ import type { Hypervisor } from '../hypervisor.ts';
 import type { CreditScheduler } from './credit.ts';
 
 /** Why a vCPU's slice ended. */
-export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io' | 'trap';
+export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io' | 'trap' | 'hypercall';
 
 /** Port I/O the CPU could not complete itself: it goes to the domain's ioreq server. */
 export interface IoExit {
@@ -33,6 +33,8 @@ export interface SliceOutcome {
   io?: IoExit;
   /** A software interrupt in the domain's trap table, with the registers at the trap. */
   trap?: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame };
+  /** The registers at a hypercall (`int 82h`). */
+  frame?: TrapFrame;
 }
 
 export interface VcpuRunner {
@@ -40,6 +42,8 @@ export interface VcpuRunner {
   run(v: Vcpu, budgetNs: number, pcpu: number): Promise<SliceOutcome>;
   /** Ask the slice running on `pcpu` to stop early (the scheduler has better work for it). */
   preempt?(pcpu: number): void;
+  /** Sets registers of a vCPU between slices (a hypercall's result in AX). */
+  setContext?(v: Vcpu, regs: Partial<TrapFrame>): void;
 }
 
 export class PcpuDriver {
@@ -137,6 +141,11 @@ export class PcpuDriver {
       case 'trap':
         this.hv.bounceTrap(next, r.trap!);
         break;
+      case 'hypercall': {
+        const ret = this.hv.guestHypercall(next, r.frame!);
+        runner.setContext?.(next, { ax: ret & 0xffff });
+        break;
+      }
       case 'preempted':
         break;
     }
