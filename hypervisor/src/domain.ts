@@ -27,7 +27,7 @@ export class Vcpu {
   /** A trapped software interrupt is with the domain's kernel process, awaiting `iret`. */
   trapPending = false;
   /** The answer to hand the CPU before its next slice (IN value, or a completed string I/O). */
-  ioCompletion: { value?: number } | undefined;
+  ioCompletion: { value?: number; mmio?: boolean } | undefined;
   /** Interrupt vectors to inject into its CPU before its next slice (HVM PIC deliveries). */
   pendingIrqs: number[] = [];
   /** Where it runs (or last ran); -1 before it ever ran. */

@@ -21,7 +21,7 @@ import { Gfn, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from './domain.ts';
 import type { Hypervisor } from './hypervisor.ts';
 import type { SliceOutcome, VcpuRunner } from './sched/pcpu.ts';
-import { GUEST_PAGES, exitVectors, makeCpu, runSlice, syncTrapVectors, trapFrameOf, type SliceResult } from './x86-slice.ts';
+import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice, syncTrapVectors, trapFrameOf, type SliceResult } from './x86-slice.ts';
 
 export { DEBUG_CONSOLE_PORT } from './x86-slice.ts';
 
@@ -140,6 +140,7 @@ export class X86Runner extends X86RunnerBase {
         consoleByte: (b) => this.consoleByte(d, b),
         unclaimed: () => this.stats.unclaimedIo++,
         forward: () => this.hv.forwardsIo(d),
+        forwardMmio: () => this.hv.ioreq.has(d),
       });
       hw = { cpu, pages, traps: new Set() };
       this.cpus.set(v, hw);
@@ -153,7 +154,7 @@ export class X86Runner extends X86RunnerBase {
     this.refresh(v.domain, pages);
     syncTrapVectors(cpu, traps, exitVectors(v.domain.trapVectors));
     if (v.ioCompletion) {
-      cpu.completeIo(v.ioCompletion.value);
+      completeAccess(cpu, v.ioCompletion);
       v.ioCompletion = undefined;
     }
     for (const vec of v.pendingIrqs.splice(0)) cpu.raiseIrq(vec);
@@ -163,6 +164,7 @@ export class X86Runner extends X86RunnerBase {
       consoleByte: (b) => this.consoleByte(d, b),
       unclaimed: () => this.stats.unclaimedIo++,
       forward: () => this.hv.forwardsIo(d),
+      forwardMmio: () => this.hv.ioreq.has(d),
     });
     this.stats.instructions += r.instructions;
     return outcome(v, r, () => cpu.getState());

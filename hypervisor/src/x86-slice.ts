@@ -26,6 +26,8 @@ export interface SliceIo {
   unclaimed(): void;
   /** Should this port's I/O exit to the hypervisor (the domain has an ioreq server)? */
   forward(port: number): boolean;
+  /** Should accesses outside RAM go to the device model (it has an ioreq server)? */
+  forwardMmio?(): boolean;
 }
 
 export interface SliceResult {
@@ -35,6 +37,12 @@ export interface SliceResult {
   trapVector?: number;
   trapKind?: 'int' | 'exception';
   instructions: number;
+}
+
+/** Hands the CPU the answer to the access it exited on (port I/O or an MMIO read). */
+export function completeAccess(cpu: Cpu, c: { value?: number; mmio?: boolean }): void {
+  if (!c.mmio) cpu.completeIo(c.value);
+  else if (c.value !== undefined) cpu.completeMmioRead(c.value);
 }
 
 /** Makes exactly `vectors` exit as trap-table bounces (diffing against what is set now). */
@@ -59,7 +67,8 @@ export function makeCpu(pages: Page[], io: SliceIo): Cpu {
     model: '80186',
     // No synchronous MMIO read: every read of a hole exits, so a slice can tell an instruction
     // fetch (fatal) from a data read (all-ones).
-    memory: { pages, mmioWrite: () => true },
+    // Writes outside RAM are dropped, or exit to go to the device model when there is one.
+    memory: { pages, mmioWrite: () => !io.forwardMmio?.() },
     ports: {
       in: (port, size) => {
         if (io.forward(port)) return undefined;
@@ -104,6 +113,12 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
           const pc = ((st.cs << 4) + st.ip) & 0xfffff;
           if (exit.dir === 'read' && exit.addr >= pc && exit.addr < pc + 6) {
             return { exit: 'crash', reason: `fetched instructions from non-RAM at ${exit.addr.toString(16)}h`, instructions };
+          }
+          if (io.forwardMmio?.()) {
+            // To the device model as an ioreq of type COPY; a read is re-executed with its answer,
+            // a write has already retired.
+            const { dir, addr, size, value } = exit;
+            return { exit: 'io', io: { mmio: true, dir: dir === 'read' ? 'in' : 'out', port: addr, size, value, string: false, rep: false, count: 1, addr, step: size }, instructions };
           }
           if (exit.dir === 'read') cpu.completeMmioRead(exit.size === 1 ? 0xff : 0xffff);
           break;

@@ -41,6 +41,12 @@ interface Server {
 
 const F = ioreq.fields;
 
+/** What the vCPU's CPU needs to finish the access: the value of a read, nothing for a write. */
+function completion(io: IoExit, value: number): { value?: number; mmio?: boolean } {
+  if (io.mmio) return io.dir === 'in' ? { value, mmio: true } : { mmio: true };
+  return io.dir === 'in' && !io.string ? { value } : {};
+}
+
 export class IoreqServers {
   private readonly servers = new Map<Domain, Server>();
   readonly stats = { sent: 0, completed: 0, unclaimed: 0, badResponses: 0 };
@@ -71,7 +77,7 @@ export class IoreqServers {
 
   /** A vCPU exited on I/O: hand it to the device model (or answer all-ones if there is none). */
   send(v: Vcpu, io: IoExit): void {
-    if (!io.string && this.hv.platform.handles(v.domain, io.port)) {
+    if (!io.mmio && !io.string && this.hv.platform.handles(v.domain, io.port)) {
       const value = this.hv.platform.io(v, io);
       v.ioCompletion = value === undefined ? {} : { value };
       return;
@@ -79,7 +85,7 @@ export class IoreqServers {
     const s = this.servers.get(v.domain);
     if (!s) {
       this.stats.unclaimed++;
-      v.ioCompletion = io.dir === 'in' && !io.string ? { value: io.size === 1 ? 0xff : 0xffff } : {};
+      v.ioCompletion = completion(io, io.size === 1 ? 0xff : 0xffff);
       return;
     }
     const dv = this.view(s.pageMfn);
@@ -90,7 +96,7 @@ export class IoreqServers {
     dv.setUint32(base + F.count.offset, io.string ? io.count : 1, true);
     dv.setUint32(base + F.size.offset, io.size, true);
     dv.setUint32(base + F.vp_eport.offset, s.ports[v.id]!, true);
-    dv.setUint8(base + F.type.offset, IOREQ_TYPE.PIO);
+    dv.setUint8(base + F.type.offset, io.mmio ? IOREQ_TYPE.COPY : IOREQ_TYPE.PIO);
     const bits = (io.dir === 'in' ? IOREQ_DIR_BIT : 0) | (io.string ? IOREQ_DATA_IS_PTR : 0) | (io.step < 0 ? IOREQ_DF_BIT : 0);
     // The state is written last, with a sequentially consistent store: the barrier the protocol asks for.
     Atomics.store(u8, base + F.state_bits.offset, bits | IOREQ_STATE.READY);
@@ -119,7 +125,7 @@ export class IoreqServers {
     const data = Number(this.view(s.pageMfn).getBigUint64(base + F.data.offset, true) & 0xffffn);
     Atomics.store(u8, base + F.state_bits.offset, bits & ~IOREQ_STATE_MASK);
     s.inflight[id] = undefined;
-    v.ioCompletion = io.dir === 'in' && !io.string ? { value: io.size === 1 ? data & 0xff : data } : {};
+    v.ioCompletion = completion(io, io.size === 1 ? data & 0xff : data);
     v.ioreqPending = false;
     this.stats.completed++;
     this.hv.vcpuChanged(v);

@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
 import { SharedMemory } from '@xenlab/ring-buffers';
-import { GUEST_PAGES, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
+import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
 import type { SliceRequest, SliceReply } from './pcpu-threads.ts';
 
 const { machineMemory, preemptFlags, pcpu } = workerData as { machineMemory: string; preemptFlags: Int32Array; pcpu: number };
@@ -18,7 +18,8 @@ const views = new Map<number, Uint8Array>();
 let consoleBytes: number[] = [];
 let unclaimed = 0;
 let forwardIo = false;
-const io = { consoleByte: (b: number) => consoleBytes.push(b), unclaimed: () => unclaimed++, forward: () => forwardIo };
+let forwardMmio = false;
+const io = { consoleByte: (b: number) => consoleBytes.push(b), unclaimed: () => unclaimed++, forward: () => forwardIo, forwardMmio: () => forwardMmio };
 const cpu = makeCpu(pages, io);
 
 parentPort!.on('message', (m: SliceRequest) => {
@@ -35,7 +36,8 @@ parentPort!.on('message', (m: SliceRequest) => {
   // The domain's trap table rides in the state: the vectors that exit instead of vectoring.
   cpu.setState({ ...m.state, interruptExits: exitVectors(m.trapVectors) });
   forwardIo = m.forwardIo;
-  if (m.completeIo) cpu.completeIo(m.completeIo.value);
+  forwardMmio = m.forwardMmio;
+  if (m.completeIo) completeAccess(cpu, m.completeIo);
   for (const vec of m.irqs) cpu.raiseIrq(vec);
   const r = runSlice(cpu, pages, m.budgetNs, io, preempt);
   const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed };

@@ -22,7 +22,9 @@ export interface SliceRequest {
   /** Forward port I/O to the hypervisor (the domain has an ioreq server). */
   forwardIo: boolean;
   /** Complete the I/O the vCPU exited on before running (the device model's answer). */
-  completeIo?: { value?: number };
+  completeIo?: { value?: number; mmio?: boolean };
+  /** Send accesses outside RAM to the device model too. */
+  forwardMmio: boolean;
   /** The domain's trap-table vectors (exit instead of vectoring through the IVT). */
   trapVectors: number[];
   /** Interrupt vectors to raise before running (PIC deliveries). */
@@ -93,7 +95,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     const w = this.workers[pcpu % this.workers.length]!;
     const reply = await new Promise<SliceReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
+      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), forwardMmio: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);

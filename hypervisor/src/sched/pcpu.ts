@@ -13,8 +13,10 @@ import type { CreditScheduler } from './credit.ts';
 /** Why a vCPU's slice ended. */
 export type SliceExit = 'preempted' | 'blocked' | 'yield' | 'crash' | 'io' | 'trap' | 'hypercall';
 
-/** Port I/O the CPU could not complete itself: it goes to the domain's ioreq server. */
+/** Port I/O (or, with `mmio`, an access outside RAM) the CPU could not complete itself. */
 export interface IoExit {
+  /** An MMIO access (ioreq type COPY, `port` is then the guest-physical address). */
+  mmio?: boolean;
   dir: 'in' | 'out';
   port: number;
   size: 1 | 2;
