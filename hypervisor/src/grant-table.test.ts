@@ -122,3 +122,20 @@ describe('grant tables', () => {
     expect(table(hv, g2).flags(9) & (GTF.reading | GTF.writing)).toBe(0);
   });
 });
+
+describe('grant-mapped frames and the balloon', () => {
+  it('decrease_reservation of a page another domain maps keeps the frame until the unmap', async () => {
+    const { decreaseReservation } = await import('./mm/memory.ts');
+    const { hv, guest, dom0 } = setup();
+    grant(hv, guest, 8, dom0.domid, 2);
+    const mfn = guest.p2m.lookup(Gfn(2))!;
+    const m = hv.gnttab.mapOne(dom0, { flags: GNTMAP.host_map, ref: 8, dom: guest.domid });
+    const free = hv.frames.freeFrames;
+    expect(decreaseReservation(hv, guest, { domid: DOMID_SELF, extent_start: [2] }).nr_done).toBe(1);
+    expect(guest.totPages).toBe(3);
+    expect(hv.frames.freeFrames).toBe(free); // still mapped by dom0
+    expect(hv.frames.isInUse(mfn)).toBe(true);
+    expect(hv.gnttab.unmapOne(dom0, m.handle)).toBe(GNTST.okay);
+    expect(hv.frames.freeFrames).toBe(free + 1);
+  });
+});

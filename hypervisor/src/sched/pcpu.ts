@@ -127,6 +127,8 @@ export class PcpuDriver {
     }
     this.busy[cpu] = false;
     this.running[cpu] = undefined;
+    // The domain may have been destroyed while its vCPU was on the pCPU: nothing to finish.
+    if (next.domain.dying !== 'alive') r = { exit: 'preempted' };
     switch (r.exit) {
       case 'blocked':
         this.hv.blockVcpu(next);
