@@ -4,7 +4,7 @@
  * (default: a per-user directory under the system temp dir), stops it, or reports on it.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { HypercallClient, defaultRunDir, hostLayout, type HostLayout } from '@xenlab/xen-public';
 
@@ -54,6 +54,9 @@ async function start(L: HostLayout, argv: string[]): Promise<void> {
   const running = readPid(L.hypervisorPid);
   if (alive(running)) throw new UserError(`xenlab start: a host is already running in ${L.runDir} (hypervisor pid ${running}); stop it with \`npx xenlab stop\``);
   mkdirSync(L.logDir, { recursive: true });
+  // A host that crashed leaves its markers behind: without this, a stale dom0/ready would make
+  // us report success before the new dom0 is up.
+  for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Ready, L.dom0Pid]) rmSync(f, { force: true });
   const hvMain = fileURLToPath(new URL('../../../hypervisor/src/main.ts', import.meta.url));
   const logPath = `${L.logDir}/hypervisor.log`;
   const log = openSync(logPath, 'a');
@@ -79,11 +82,14 @@ async function start(L: HostLayout, argv: string[]): Promise<void> {
 
 async function stop(L: HostLayout): Promise<void> {
   const pid = readPid(L.hypervisorPid);
+  const helpers = [readPid(L.dom0Pid), readPid(`${L.xenstoredDir}/pid`)];
   if (!alive(pid)) {
-    out(`xenlab: no host running in ${L.runDir}`);
+    // The hypervisor is gone; end the helpers it started if they outlived it.
+    const orphans = helpers.filter((p) => alive(p));
+    for (const p of orphans) process.kill(p!, 'SIGTERM');
+    out(orphans.length ? `xenlab: the hypervisor in ${L.runDir} was not running; stopped ${orphans.length} leftover process(es)` : `xenlab: no host running in ${L.runDir}`);
     return;
   }
-  const helpers = [readPid(L.dom0Pid), readPid(`${L.xenstoredDir}/pid`)];
   process.kill(pid!, 'SIGTERM');
   const deadline = Date.now() + 15_000;
   while (alive(pid) && Date.now() < deadline) await sleep(50);
