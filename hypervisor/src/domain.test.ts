@@ -95,3 +95,22 @@ describe('console ring VIRQ', () => {
     expect(hv.sharedInfo(dom0).isPending(port)).toBe(true);
   });
 });
+
+describe('vcpu_time_info', () => {
+  it('system time is published with an even version after each update', () => {
+    let now = 5_000_000;
+    const { hv } = makeHost(64, { clock: () => now });
+    const d = makeGuest(hv, { max_vcpus: 2 });
+    hv.updateTime();
+    now = 7_000_000;
+    hv.updateTime();
+    const dv = new DataView(hv.mem.buffer, hv.mem.addr(d.sharedInfoMfn), 4096);
+    for (const v of [0, 1]) {
+      const base = v * 64 + 32;
+      expect(dv.getUint32(base, true) % 2).toBe(0);
+      expect(dv.getUint32(base, true)).toBeGreaterThan(0);
+      expect(dv.getBigUint64(base + 16, true)).toBe(7_000_000n);
+      expect(dv.getBigUint64(base + 8, true)).toBe(7_000_000n);
+    }
+  });
+});

@@ -249,6 +249,32 @@ export class Hypervisor {
     else this.sched.sleep(v);
   }
 
+  /**
+   * Publishes system time in every vCPU's `vcpu_time_info` (fact sheet §8.1), seqlock-style:
+   * `version` goes odd, the fields change, `version` goes even. xenlab has no TSC, so the
+   * "TSC" is nanoseconds since boot: `tsc_timestamp` = `system_time`, `tsc_to_system_mul` =
+   * 2^32 - 1 with shift 0 (about 1:1), so a reader extrapolates with its own ns clock.
+   */
+  updateTime(now = this.now()): void {
+    const T = 32; // vcpu_info.time offset
+    for (const d of this.domains.values()) {
+      if (d.dying !== 'alive') continue;
+      const dv = new DataView(this.mem.buffer, this.mem.addr(d.sharedInfoMfn), 4096);
+      const u32 = new Uint32Array(this.mem.buffer, this.mem.addr(d.sharedInfoMfn), 1024);
+      for (const v of d.vcpus) {
+        const base = v.id * 64 + T;
+        // Sequentially consistent stores order the version around the fields (the barriers).
+        const odd = ((Atomics.load(u32, base / 4) + 1) | 1) >>> 0;
+        Atomics.store(u32, base / 4, odd);
+        dv.setBigUint64(base + 8, BigInt(now), true);
+        dv.setBigUint64(base + 16, BigInt(now), true);
+        dv.setUint32(base + 24, 0xffffffff, true);
+        dv.setInt8(base + 28, 0);
+        Atomics.store(u32, base / 4, (odd + 1) >>> 0);
+      }
+    }
+  }
+
   /** Port I/O of this domain's guest leaves the CPU (HVM platform devices, or a device model). */
   forwardsIo(d: Domain): boolean {
     return d.isHvm || this.ioreq.has(d);

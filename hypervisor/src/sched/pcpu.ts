@@ -79,6 +79,7 @@ export class PcpuDriver {
   start(): void {
     const tick = setInterval(() => {
       for (let c = 0; c < this.sched.pcpus.length; c++) this.sched.tick(c);
+      this.hv.updateTime();
     }, this.sched.tickNs / 1e6);
     const acct = setInterval(() => this.sched.account(), this.sched.tsliceNs / 1e6);
     tick.unref();
