@@ -219,6 +219,8 @@ export class EventChannels {
             ? { state: 'unbound', vcpu: rc.vcpu, remoteDom: d.domid, xen: true }
             : { state: 'unbound', vcpu: rc.vcpu, remoteDom: d.domid };
           this.setGen(rd, c.remotePort);
+          // The device model's end of an ioreq channel went away (it closed it or its process died).
+          if (isXenPort(rc)) this.hv.ioreq.deviceModelGone(rd);
         }
         break;
       }

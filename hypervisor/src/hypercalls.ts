@@ -346,7 +346,8 @@ export const hypercalls: DispatchTable = {
       const d = ctlDomain(ctx, o.domain);
       const max = int(o.max_pfns, 'max_pfns', 0, 1 << 24);
       const gfns = [...d.p2m.entries()].sort((x, y) => x[0] - y[0]).slice(0, max);
-      return { mfns: gfns.map(([, m]) => m) };
+      // `gfns` (xenlab's addition) says which guest frame each MFN backs, so a device model can map an HVM guest with holes.
+      return { mfns: gfns.map(([, m]) => m), gfns: gfns.map(([g]) => g) };
     },
     max_mem: (ctx, a) => {
       const o = obj(a);

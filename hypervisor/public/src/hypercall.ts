@@ -255,7 +255,7 @@ export interface HypercallTable {
     pausedomain: [{ domain: number }, 0];
     unpausedomain: [{ domain: number }, 0];
     getdomaininfo: [{ domain: number }, DomainInfo];
-    getmemlist: [{ domain: number; max_pfns: number }, { mfns: number[] }];
+    getmemlist: [{ domain: number; max_pfns: number }, { mfns: number[]; gfns: number[] }];
     max_mem: [{ domain: number; max_memkb: number }, 0];
     max_vcpus: [{ domain: number; max: number }, 0];
     setvcpuaffinity: [{ domain: number; vcpu: number; flags: number; cpumap_hard?: number[]; cpumap_soft?: number[] }, 0];

@@ -131,6 +131,16 @@ export class IoreqServers {
     this.hv.vcpuChanged(v);
   }
 
+  /**
+   * The device model closed its end of one of `d`'s ioreq channels (or its process died): a vCPU
+   * waiting on it would never resume, so the domain crashes — only that domain (issue 7). A domain
+   * already shutting down (powered off, being destroyed) is left as it is.
+   */
+  deviceModelGone(d: Domain): void {
+    if (!this.servers.has(d) || d.dying !== 'alive' || d.isShuttingDown) return;
+    this.hv.crashDomain(d, 'its device model went away');
+  }
+
   destroy(d: Domain): void {
     this.servers.delete(d);
   }
