@@ -17,3 +17,4 @@ export * from './host.ts';
 export * from './evtchn-notify.ts';
 export * from './io/xs-wire.ts';
 export * from './io/xenbus.ts';
+export * from './toolstack.ts';
