@@ -12,10 +12,11 @@ import { Xenstored } from './xenstored.ts';
 import { SocketServer } from './socket-server.ts';
 import { isQuotaName, type Quotas } from './quota.ts';
 import { ringFileAttacher } from './ring-connection.ts';
+import { hypervisorRings, type HypervisorRings } from './hypervisor-rings.ts';
 
 function usage(msg?: string): never {
   if (msg) process.stderr.write(`xenstored: ${msg}\n`);
-  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir> [--ring-spin-us N]] [--quota name=value]... [--verbose]\n');
+  process.stderr.write('usage: xenstored --socket <path> [--ro-socket <path>] [--ring-dir <dir> [--ring-spin-us N] | --hypervisor <run-dir>] [--quota name=value]... [--verbose]\n');
   process.exit(msg ? 2 : 0);
 }
 
@@ -24,6 +25,7 @@ async function main(): Promise<void> {
   let socket: string | undefined;
   let roSocket: string | undefined;
   let ringDir: string | undefined;
+  let hvRunDir: string | undefined;
   let ringSpinUs = 0;
   let verbose = false;
   const quotas: Partial<Quotas> = {};
@@ -32,6 +34,7 @@ async function main(): Promise<void> {
     if (a === '--socket') socket = argv[++i] ?? usage('--socket needs a path');
     else if (a === '--ro-socket') roSocket = argv[++i] ?? usage('--ro-socket needs a path');
     else if (a === '--ring-dir') ringDir = argv[++i] ?? usage('--ring-dir needs a directory');
+    else if (a === '--hypervisor') hvRunDir = argv[++i] ?? usage('--hypervisor needs the host run directory');
     else if (a === '--ring-spin-us') ringSpinUs = Number(argv[++i] ?? usage('--ring-spin-us needs a number'));
     else if (a === '--verbose' || a === '-v') verbose = true;
     else if (a === '--quota') {
@@ -45,7 +48,11 @@ async function main(): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`xenstored: ${line}\n`);
   };
-  const xs = new Xenstored({ quotas, log, ...(ringDir ? { attachRing: ringFileAttacher(ringDir, ringSpinUs) } : {}) });
+  // --hypervisor RUN_DIR: guest rings are mapped through the host's hypervisor (grant ref 1 and
+  // the domain's xenstore event channel); --ring-dir is the file stand-in for tests without one.
+  const hv: HypervisorRings | undefined = hvRunDir ? await hypervisorRings(hvRunDir, log) : undefined;
+  const attachRing = hv ? hv.attacher : ringDir ? ringFileAttacher(ringDir, ringSpinUs) : undefined;
+  const xs = new Xenstored({ quotas, log, ...(attachRing ? { attachRing } : {}) });
   const servers: SocketServer[] = [];
   try {
     servers.push(await SocketServer.listen(xs, socket));
@@ -61,7 +68,7 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${sig}: shutting down`);
     xs.close();
-    Promise.all(servers.map((s) => s.close())).then(() => process.exit(0));
+    Promise.all([...servers.map((s) => s.close()), hv?.close()]).then(() => process.exit(0));
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

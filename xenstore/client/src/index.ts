@@ -18,3 +18,4 @@ export { connectSocket, defaultSocketPath, RingTransport, type XsTransport } fro
 export { XenstoreRing, RING_BAD_INDEX } from './ring.ts';
 export { localEventChannelPair, doorbellEventChannel, type EventChannel } from './event-channel.ts';
 export { GuestRingFile, RING_FILE_BYTES } from './ring-file.ts';
+export { DomainEvents } from './domain-events.ts';

@@ -1,0 +1,89 @@
+/**
+ * Real event channels for a process acting for a domain (the role of `/dev/xen/evtchn` in a
+ * Linux domain): the process binds ports through its hypercall connection, then waits on its
+ * domain's doorbell and takes only its own ports' events (`SharedInfoPage.consume`), since
+ * several processes may act for one domain (docs/hypervisor.md, "Event channels and delivery").
+ * Sending uses the hypervisor's fast path (`EvtchnNotifier`) when the channel was bound here,
+ * else `EVTCHNOP_send`.
+ *
+ * `eventChannel(port)` adapts one port to the xenstore ring's `EventChannel` interface, which is
+ * how xenstored serves a guest ring and how a PV kernel talks to xenstored over its own.
+ */
+import { Doorbell } from '@xenlab/ring-buffers';
+import { EvtchnNotifier, SharedInfoPage, type EvtchnNotify, type HypercallClient } from '@xenlab/xen-public';
+import type { EventChannel } from './event-channel.ts';
+
+export class DomainEvents {
+  private readonly handlers = new Map<number, () => void>();
+  private readonly bell: Doorbell;
+  private readonly shared: SharedInfoPage;
+  private running = true;
+  private readonly loop: Promise<void>;
+  readonly counters = { wakeups: 0, events: 0, sends: 0, slowSends: 0 };
+
+  /** `memory`: the machine-memory file mapped by this process. */
+  constructor(
+    private readonly hc: HypercallClient,
+    private readonly memory: ArrayBuffer,
+    private readonly pollMs = 200,
+  ) {
+    this.bell = new Doorbell(memory, hc.info.doorbell_addr);
+    this.shared = new SharedInfoPage(memory, hc.info.shared_info_frame * 4096);
+    this.loop = this.run();
+  }
+
+  /** Runs `handler` on each event on `port` (coalesced); returns unbind (the port stays open). */
+  on(port: number, handler: () => void): () => void {
+    this.handlers.set(port, handler);
+    // An event may already be pending (bind_interdomain sets the new port pending).
+    queueMicrotask(() => this.poll());
+    return () => {
+      if (this.handlers.get(port) === handler) this.handlers.delete(port);
+    };
+  }
+
+  /** A sender for `port`: the fast path when `notify` is known, else the hypercall. */
+  sender(port: number, notify?: EvtchnNotify): () => void {
+    const fast = notify ? new EvtchnNotifier(this.memory, notify, (b, o) => new Doorbell(b, o)) : undefined;
+    return () => {
+      this.counters.sends++;
+      if (fast?.trySend()) return;
+      this.counters.slowSends++;
+      this.hc.call('event_channel_op', 'send', { port }).catch(() => {
+        // The far end is gone (closed or its domain died): spurious or lost kicks are legal.
+      });
+    };
+  }
+
+  /** One port as the `EventChannel` a xenstore ring uses. */
+  eventChannel(port: number, notify?: EvtchnNotify): EventChannel {
+    const send = this.sender(port, notify);
+    return { notify: send, bind: (h) => this.on(port, h) };
+  }
+
+  stop(): Promise<void> {
+    this.running = false;
+    return this.loop;
+  }
+
+  private poll(): void {
+    if (this.handlers.size === 0) return;
+    for (const p of this.shared.consume(this.handlers.keys())) {
+      this.counters.events++;
+      try {
+        this.handlers.get(p)?.();
+      } catch {
+        // A handler's failure is its own; the loop keeps serving the other ports.
+      }
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      const seen = this.bell.seq;
+      this.poll();
+      await this.bell.waitAsync(seen, this.pollMs);
+      this.counters.wakeups++;
+    }
+  }
+}
