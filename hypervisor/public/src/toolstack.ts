@@ -94,3 +94,31 @@ export type ToolstackReply = { id: number; ok: true; ret: unknown } | { id: numb
 export const toolstackSocket = (layout: HostLayout): string => join(layout.dom0Dir, 'toolstack.sock');
 /** Per-domain console sockets (`xl console`) live here. */
 export const consoleSocketDir = (layout: HostLayout): string => join(layout.dom0Dir, 'console');
+
+/**
+ * What the PV domain builder hands the domain's kernel process (the shim), xenlab's form of
+ * Xen's `start_info` (xen.h): as JSON in `<run>/dom0/domains/<domid>/start-info.json`, with
+ * the set-up token in the environment (`XENLAB_DOMAIN_TOKEN`), never in a file.
+ */
+export interface PvStartInfo {
+  domid: number;
+  name: string;
+  /** Pages of RAM, GFNs 0..nr_pages-1. */
+  nr_pages: number;
+  /** The P2M (Xen's `mfn_list`): mfn_list[gfn]. */
+  mfn_list: number[];
+  /** The xenstore page (also grant ref 1) and its event channel in this domain. */
+  store_gfn: number;
+  store_evtchn: number;
+  /** The console page (also grant ref 0) and its event channel. */
+  console_gfn: number;
+  console_evtchn: number;
+  /** First GFN the kernel may use for itself (rings, bounce frames); below it is the program's. */
+  kernel_gfn_start: number;
+  /** `kernel = "..."`: a flat image for 0000:7C00; absent: boot the first disk's boot sector. */
+  kernel?: string;
+  /** Conventional memory the program sees (INT 12h), KiB. */
+  program_kib: number;
+  /** The hypervisor's socket. */
+  hypervisor_socket: string;
+}
