@@ -257,7 +257,7 @@ export async function runPv(job: GuestJob): Promise<GuestRunResult> {
 
     let instructions = 0;
     const mem = { pages };
-    const int13 = new Int13Service(mem, { drives: [{ drive: 0x80, front }], bounce: BOUNCE_GFNS.map((g) => ({ gfn: Gfn(g), bytes: pages[g]! })) });
+    const int13 = new Int13Service(mem, { writeThrough: s.pvWriteThrough, drives: [{ drive: 0x80, front }], bounce: BOUNCE_GFNS.map((g) => ({ gfn: Gfn(g), bytes: pages[g]! })) });
     let bios: BiosServices | undefined;
     const mark = (): Mark => {
       const c: Counters = {};

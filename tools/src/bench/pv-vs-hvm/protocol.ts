@@ -20,6 +20,8 @@ export interface DriverSettings {
   notifyHoldoff: boolean;
   /** PV: blkback moves data with GNTTABOP_copy, or maps the guest's pages. */
   grantMode: 'copy' | 'map';
+  /** PV: the shim's INT 13h write is write-through (a BLKIF_OP_FLUSH_DISKCACHE, i.e. fdatasync, before it returns). */
+  pvWriteThrough: boolean;
   /** HVM: INT 13h through PIO, PIO with READ/WRITE MULTIPLE, or bus-master DMA. */
   hvmDiskMode: HvmDiskMode;
   /** HVM: carry every exit to the device model through a real 32-byte ioreq_t slot. */
@@ -30,6 +32,7 @@ export const DEFAULT_SETTINGS: DriverSettings = {
   ringPages: 1,
   notifyHoldoff: true,
   grantMode: 'copy',
+  pvWriteThrough: true,
   hvmDiskMode: 'dma',
   ioreqPage: true,
 };

@@ -1,0 +1,132 @@
+/**
+ * Backends run one guest on one path and answer a `GuestRunResult`. The runner knows nothing
+ * else about them, so the same scenarios, statistics and report work whether a guest ran in a
+ * one-process harness or as a real domain on a booted host.
+ *
+ *   in-process  `InProcessBackend`: a child process running guests/src/bench-guest.ts, which
+ *               wires the PV shim + blkfront/blkback (PV) or qemu-dm's test machine (HVM) around
+ *               the x86 CPU in one process. One warm child per path; jobs go one at a time.
+ *   host        `HostBackend` (host-backend.ts): `xl create` on a booted xenlab host. Not wired
+ *               yet; see that file for what it has to do.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { DriverSettings, GuestPath, GuestRunResult } from './protocol.ts';
+
+export type RunMode = 'in-process' | 'host';
+
+/** One guest run a backend is asked for. */
+export interface BackendJob {
+  path: GuestPath;
+  /** Disk image to boot (workload in LBA 0.., data area from LBA 64); the backend may write to it. */
+  disk: string;
+  settings: DriverSettings;
+  /** Give up on the guest after this many instructions (in-process) or this long (host: see timeoutMs). */
+  maxInstructions: number;
+  /** Host-time bound on one run; the backend kills the guest and reports a failed run. */
+  timeoutMs: number;
+}
+
+export interface Backend {
+  readonly mode: RunMode;
+  readonly path: GuestPath;
+  /** One line for the report: what runs the guest. */
+  readonly description: string;
+  /** The settings this backend cannot honour (ignored with a note in the report). */
+  unsupported(settings: DriverSettings): string[];
+  /** Get ready (spawn a harness, check the host is up). */
+  start(): Promise<void>;
+  /** Run one guest to power-off. Never throws for a guest's failure: that is `ok: false`. */
+  run(job: BackendJob): Promise<GuestRunResult>;
+  close(): Promise<void>;
+}
+
+const HARNESS = fileURLToPath(new URL('../../../../guests/src/bench-guest.ts', import.meta.url));
+const TSX = fileURLToPath(new URL('../../../../node_modules/tsx/dist/cli.mjs', import.meta.url));
+
+/** A guest harness in a child process, spoken to with one JSON line per job. */
+export class InProcessBackend implements Backend {
+  readonly mode = 'in-process' as const;
+  readonly description: string;
+  private child: ChildProcessWithoutNullStreams | null = null;
+  private waiting: { id: number; resolve: (r: GuestRunResult) => void; reject: (e: Error) => void } | null = null;
+  private nextId = 1;
+  private stderr = '';
+
+  constructor(readonly path: GuestPath) {
+    this.description = path === 'pv'
+      ? 'in-process PV: x86 CPU + shim BIOS services + blkfront/blkback over a shared ring (hypervisor ops are in-memory doubles)'
+      : "in-process HVM: x86 CPU + virtual BIOS + qemu-dm's device models behind an ioreq slot (PIC/PIT stand-ins)";
+  }
+
+  unsupported(settings: DriverSettings): string[] {
+    void settings;
+    return [];
+  }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    const child = spawn(process.execPath, [TSX, HARNESS], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = child;
+    child.stderr.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      const w = this.waiting;
+      if (!w) return;
+      let r: GuestRunResult;
+      try {
+        r = JSON.parse(line) as GuestRunResult;
+      } catch {
+        return; // not a result line (a stray log line): ignore it
+      }
+      if (r.id !== w.id) return;
+      this.waiting = null;
+      w.resolve(r);
+    });
+    child.on('exit', (code, signal) => {
+      this.child = null;
+      const w = this.waiting;
+      this.waiting = null;
+      w?.reject(new Error(`the ${this.path} harness exited (${signal ?? `code ${code}`}) during a run: ${this.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+    });
+  }
+
+  async run(job: BackendJob): Promise<GuestRunResult> {
+    await this.start();
+    const child = this.child!;
+    const id = this.nextId++;
+    let timer: NodeJS.Timeout | undefined;
+    const answer = new Promise<GuestRunResult>((resolve, reject) => {
+      this.waiting = { id, resolve, reject };
+      timer = setTimeout(() => {
+        // A guest that runs away is killed with its harness; the next run starts a fresh one.
+        child.kill('SIGKILL');
+        reject(new Error(`the ${this.path} run took longer than ${job.timeoutMs} ms`));
+      }, job.timeoutMs);
+    });
+    child.stdin.write(JSON.stringify({ id, path: job.path, disk: job.disk, settings: job.settings, maxInstructions: job.maxInstructions }) + '\n');
+    try {
+      return await answer;
+    } catch (e) {
+      return failed(id, job.path, (e as Error).message);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async close(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.stdin.end();
+    });
+  }
+}
+
+export function failed(id: number, path: GuestPath, error: string): GuestRunResult {
+  return { id, path, ok: false, error, outcome: 'error', bench: null, phaseMs: NaN, phaseInstructions: 0, counters: {}, totalMs: 0, totalInstructions: 0, consoleTail: '' };
+}
