@@ -37,10 +37,11 @@ describe('PV trap table: INT n bounces to the kernel process and returns with ir
     cleanups.push(() => shim.close());
     await shim.call('set_trap_table', 'set_trap_table', [{ vector: 0x13 }]);
     const traps: TrapEvent[] = [];
+    const irets: Promise<unknown>[] = [];
     shim.onTrap((ev) => {
       traps.push(ev);
-      // serve it: answer AL='K', set CF
-      void shim.call('iret', 'iret', { vcpu: ev.vcpu, frame: { ...ev.frame, ax: (ev.frame.ax & 0xff00) | 0x4b, flags: ev.frame.flags | 1 } });
+      // serve it: answer AL='K', set CF (awaited below, before the connection closes)
+      irets.push(shim.call('iret', 'iret', { vcpu: ev.vcpu, frame: { ...ev.frame, ax: (ev.frame.ax & 0xff00) | 0x4b, flags: ev.frame.flags | 1 } }));
     });
     await expect(shim.call('iret', 'iret', { vcpu: 0, frame: traps[0]?.frame ?? ({} as never) })).rejects.toMatchObject({ errno: 'EINVAL' });
 
@@ -52,6 +53,7 @@ describe('PV trap table: INT n bounces to the kernel process and returns with ir
       if (Date.now() > deadline) throw new Error(`guest did not continue: ${JSON.stringify(hv.console.read().text)}`);
       await new Promise((r) => setTimeout(r, 5));
     }
+    await Promise.all(irets);
     expect(traps).toHaveLength(1);
     expect(traps[0]).toMatchObject({ event: 'trap', vcpu: 0, vector: 0x13, kind: 'int' });
     expect(traps[0]!.frame.ax).toBe(0x0e58);
