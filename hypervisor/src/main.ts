@@ -36,7 +36,7 @@ function usage(msg: string): never {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { runDir: defaultRunDir(), memoryMiB: 256, pcpus: availableParallelism(), dom0MiB: 64, dom0: true, pcpuThreads: true };
+  const a: Args = { runDir: defaultRunDir(), memoryMiB: 256, pcpus: availableParallelism(), dom0MiB: 0, dom0: true, pcpuThreads: true };
   const num = (v: string | undefined, what: string, min: number, max: number): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min || n > max) usage(`${what} must be an integer in ${min}..${max}`);
@@ -52,7 +52,9 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--no-pcpu-threads') a.pcpuThreads = false;
     else usage(`unknown argument ${JSON.stringify(k)}`);
   }
-  if (a.dom0MiB * 2 > a.memoryMiB) usage(`--dom0-memory ${a.dom0MiB} must be at most half of --memory ${a.memoryMiB}`);
+  // Default: 64 MiB for dom0, less on a small host (a quarter of it), as xl's autoballoon leaves room.
+  if (a.dom0MiB === 0) a.dom0MiB = Math.max(1, Math.min(64, Math.floor(a.memoryMiB / 4)));
+  else if (a.dom0MiB * 2 > a.memoryMiB) usage(`--dom0-memory ${a.dom0MiB} must be at most half of --memory ${a.memoryMiB}`);
   return a;
 }
 
