@@ -139,7 +139,8 @@ export function breakdownSpec(doc: BenchDoc): TopLevelSpec {
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const compiled = compile(spec).spec;
+  // Vega-Lite's notes about faceted independent scales are expected here; only errors matter.
+  const compiled = compile(spec, { logger: vega.logger(vega.Error) }).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -155,6 +156,7 @@ export function svgToPng(svg: string): Uint8Array {
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
+  if (Number.isInteger(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1000) return v.toFixed(0);
   if (a >= 100) return v.toFixed(1);

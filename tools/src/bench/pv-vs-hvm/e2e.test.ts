@@ -1,0 +1,114 @@
+/**
+ * End to end: the quick profile (one repetition of small workloads) on the in-process PV and HVM
+ * backends — real guest code on the x86 CPU, the shim + blkfront/blkback path and the virtual
+ * BIOS + qemu-dm path, each in its harness child process — then checks that results.json,
+ * results.csv, the charts and report.html are produced and agree with each other.
+ */
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { benchMain, parseArgs, type CliRun } from './index.ts';
+import { HostBackend } from './host-backend.ts';
+import { DEFAULT_SETTINGS } from './protocol.ts';
+import type { BenchDoc } from './runner.ts';
+import { SCENARIOS } from './scenarios.ts';
+
+/** |a - b| relative to b (the CSV keeps 10 significant digits). */
+const relDiff = (a: number, b: number): number => Math.abs(a - b) / Math.max(1e-12, Math.abs(b));
+
+describe('xenlab-bench --quick, in-process backends', () => {
+  const out = mkdtempSync(join(tmpdir(), 'xenlab-bench-e2e-'));
+  let run: CliRun;
+  let doc: BenchDoc;
+
+  beforeAll(async () => {
+    run = await benchMain(parseArgs(['--quick', '--out', out, '--no-progress']), () => {});
+    doc = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as BenchDoc;
+  }, 120_000);
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('every scenario ran on both paths, and every guest checked out (its own checksum and counts)', () => {
+    expect(doc.schema).toBe('xenlab-bench/pv-vs-hvm@1');
+    expect(doc.mode).toBe('in-process');
+    expect(doc.profile).toBe('quick');
+    expect(doc.framing).toMatch(/not real Xen/);
+    expect(doc.variants[0]!.settings).toEqual(DEFAULT_SETTINGS);
+    expect(doc.scenarios.map((s) => s.name)).toEqual(SCENARIOS.map((s) => s.name));
+    for (const sc of doc.scenarios) {
+      expect(sc.results.map((r) => r.path)).toEqual(['pv', 'hvm']);
+      for (const r of sc.results) {
+        expect(r.repetitions, `${sc.name} ${r.path}`).toHaveLength(1);
+        expect(r.repetitions[0]!.error, `${sc.name} ${r.path}`).toBeUndefined();
+        expect(r.failures).toBe(0);
+        expect(r.metric.median).toBeGreaterThan(0);
+        expect(r.metric.median).toBe(r.repetitions[0]!.value);
+      }
+      expect(sc.comparisons[0]!.pvOverHvm).toBeCloseTo(sc.results[0]!.metric.median / sc.results[1]!.metric.median, 10);
+    }
+  });
+
+  it('the counters explain the paths: HVM exits and ioreqs, PV trap bounces, ring requests and grants', () => {
+    const seq = doc.scenarios.find((s) => s.name === 'seqread')!;
+    const [pv, hvm] = seq.results;
+    // 1 MiB in 127-sector calls: 2048 / 127 -> 17 BIOS calls, 2 blkif requests each (16 pages > 11 segments)
+    expect(pv!.explanation.trapBounces).toBeGreaterThanOrEqual(17);
+    expect(pv!.explanation.ringRequests).toBe(33);
+    expect(pv!.explanation.vmExits).toBe(0);
+    expect(pv!.explanation.grantOps).toBeGreaterThan(0);
+    expect(pv!.explanation.bytesCopied).toBe(1048576);
+    expect(hvm!.explanation.vmExits).toBeGreaterThan(100);
+    expect(hvm!.explanation.ioreqs).toBeGreaterThan(100);
+    expect(hvm!.explanation.trapBounces).toBe(0);
+    expect(hvm!.explanation.ringRequests).toBe(17); // one READ DMA per BIOS call
+    expect(hvm!.exitsByPort.map((e) => e.port)).toContain('pio:1f7');
+    expect(pv!.trapsByVector[0]).toMatchObject({ vector: 'int13' });
+    // the CPU-bound loop runs the same guest instructions both ways (within the few of its prints)
+    const cpu = doc.scenarios.find((s) => s.name === 'cpuloop')!;
+    const [cpv, chvm] = cpu.results.map((r) => r.repetitions[0]!.instructions);
+    expect(Math.abs(cpv! - chvm!) / cpv!).toBeLessThan(0.01);
+    expect(Object.keys(doc.targets)).toContain('cpuloop PV/HVM within 5%');
+  });
+
+  it('results.csv holds the same numbers as results.json', () => {
+    const lines = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n');
+    const head = lines[0]!.split(',');
+    const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((c, i) => [head[i]!, c])));
+    expect(rows).toHaveLength(doc.scenarios.length * 2 * 2);
+    for (const sc of doc.scenarios) {
+      for (const r of sc.results) {
+        const median = rows.find((x) => x.kind === 'median' && x.scenario === sc.name && x.path === r.path)!;
+        expect(relDiff(Number(median.value), r.metric.median)).toBeLessThan(1e-8);
+        const rep = rows.find((x) => x.kind === 'rep' && x.scenario === sc.name && x.path === r.path)!;
+        expect(Number(rep.instructions)).toBe(r.repetitions[0]!.instructions);
+        expect(relDiff(Number(rep.vmExits_per_unit || 0), r.repetitions[0]!.explanation.vmExits)).toBeLessThan(1e-8);
+      }
+    }
+  });
+
+  it('charts (SVG and PNG) and report.html are written and show the same scenarios', () => {
+    for (const name of [...doc.scenarios.map((s) => s.name), 'cost-breakdown']) {
+      const svg = readFileSync(join(out, 'charts', `${name}.svg`), 'utf8');
+      expect(svg.startsWith('<svg')).toBe(true);
+      const png = readFileSync(join(out, 'charts', `${name}.png`));
+      expect(png.subarray(1, 4).toString()).toBe('PNG');
+    }
+    expect(readFileSync(join(out, 'charts', 'seqread.svg'), 'utf8')).toContain('seqread: throughput (MiB/s)');
+    const html = readFileSync(run.written.html, 'utf8');
+    expect(html).toContain('not real Xen');
+    for (const sc of doc.scenarios) {
+      expect(html).toContain(`<section id="${sc.name}">`);
+      const pv = sc.results[0]!.metric.median;
+      expect(html).toContain(`PV/HVM = ${sc.comparisons[0]!.pvOverHvm.toFixed(2)}`);
+      expect(pv).toBeGreaterThan(0);
+    }
+    expect(html.match(/<svg/g)?.length).toBe(doc.scenarios.length + 1);
+    expect(existsSync(join(out, 'report.html'))).toBe(true);
+  });
+});
+
+describe('the host backend', () => {
+  it('says clearly that it is not wired yet', async () => {
+    await expect(new HostBackend('pv', undefined).start()).rejects.toThrow(/--backend host is not available yet.*--backend in-process/);
+  });
+});
