@@ -1,1 +1,1 @@
-export {};
+export * from './toolstack/hvm-builder.ts';
