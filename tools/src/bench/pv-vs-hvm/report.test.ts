@@ -5,13 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { breakdownSpec, scenarioSpec } from './charts.ts';
 import { explain, perUnit } from './explain.ts';
 import { parseArgs, parseVariant, summarize as summaryText } from './index.ts';
-import { DEFAULT_SETTINGS } from './protocol.ts';
+import { DEFAULT_SETTINGS, type Counters } from './protocol.ts';
 import { narrative, toCsv, toHtml, writeReport } from './report.ts';
 import { FRAMING, SCHEMA, type BenchDoc, type PathResult, type Repetition } from './runner.ts';
 import { summarize } from './stats.ts';
 
 function rep(i: number, value: number, path: 'pv' | 'hvm'): Repetition {
-  const counters = path === 'pv'
+  const counters: Counters = path === 'pv'
     ? { 'trap.int13': 17, 'blkfront.requests': 33, 'blkfront.notificationsSent': 17, 'blkback.notificationsSent': 33, 'blkback.notificationsSuppressed': 2, 'grant.granted': 258, 'grant.ended': 258, 'gntcopy.calls': 33, 'gntcopy.ops': 258, 'gntcopy.bytes': 1048576, 'evtchn.frontToBack': 17, 'evtchn.backToFront': 33 }
     : { 'exits.total': 259, 'exits.io': 259, 'exits.ioreq': 259, 'exit.pio:1f7': 51, 'exit.pio:c000': 51, 'ata.commands': 17, 'ata.sectorsRead': 2048 };
   return { rep: i, ok: true, value, phaseMs: 1000 / value, instructions: 9000, ticks: 0, totalMs: 20, units: 1, counters, explanation: perUnit(explain(path, counters, 9000), 1) };
