@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { HypercallClient, defaultRunDir, hostLayout } from '@xenlab/xen-public';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { DomainReaper, type ShutdownAction } from './toolstack/domain-reaper.ts';
+import { ToolstackService } from './toolstack/service.ts';
 
 async function waitForFile(path: string, ms: number, proc?: ChildProcess): Promise<void> {
   const end = Date.now() + ms;
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
 
   const bin = fileURLToPath(new URL('../../node_modules/.bin/xenstored', import.meta.url));
   const out = openSync(`${L.logDir}/xenstored.log`, 'a');
-  const xenstored = spawn(process.execPath, [bin, '--socket', L.xenstoredSocket], { stdio: ['ignore', out, out] });
+  const xenstored = spawn(process.execPath, [bin, '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
   closeSync(out);
   writeFileSync(`${L.xenstoredDir}/pid`, `${xenstored.pid}\n`);
   await waitForFile(L.xenstoredSocket, 15_000, xenstored);
@@ -48,7 +49,9 @@ async function main(): Promise<void> {
   // on_poweroff / on_crash for every domain until the toolstack keeps per-domain configs:
   // XENLAB_ON_CRASH / XENLAB_ON_POWEROFF = destroy (xl's default) | preserve.
   const action = (v: string | undefined): ShutdownAction => (v === 'preserve' ? 'preserve' : 'destroy');
-  const reaper = new DomainReaper(hc, { onCrash: action(process.env.XENLAB_ON_CRASH), onPoweroff: action(process.env.XENLAB_ON_POWEROFF), log });
+  // The toolstack service (xl's peer) and the backends; it applies each domain's own on_* actions.
+  const toolstack = await ToolstackService.start({ hc, layout: L, log });
+  const reaper = new DomainReaper(hc, { onCrash: action(process.env.XENLAB_ON_CRASH), onPoweroff: action(process.env.XENLAB_ON_POWEROFF), log, handle: (d) => toolstack.onShutdown(d) });
   await reaper.start();
 
   writeFileSync(L.dom0Pid, `${process.pid}\n`);
@@ -62,6 +65,7 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${sig}: stopping`);
     reaper.stop();
+    await toolstack.stop().catch((e) => log(`toolstack stop: ${(e as Error).message}`));
     const exited = new Promise<void>((r) => (xenstored.exitCode !== null ? r() : xenstored.once('exit', () => r())));
     xenstored.kill('SIGTERM');
     const t = setTimeout(() => xenstored.kill('SIGKILL'), 5000);

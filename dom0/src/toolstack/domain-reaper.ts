@@ -22,6 +22,11 @@ export interface ReaperOptions {
   onPoweroff: ShutdownAction;
   onCrash: ShutdownAction;
   log(line: string): void;
+  /**
+   * The toolstack's per-domain actions (toolstack/service.ts): returns true when it took care
+   * of the domain (its config's on_* action), false to apply the defaults above.
+   */
+  handle?: (info: DomainInfo) => Promise<boolean>;
 }
 
 /** Decides what to do with a domain from its getdomaininfo (pure, for tests). */
@@ -70,6 +75,10 @@ export class DomainReaper {
       const key = `${d.domain}:${d.handle}:${d.flags}`;
       if (!action || this.handled.has(key)) continue;
       this.handled.add(key);
+      if (this.opts.handle) {
+        const took = await this.opts.handle(d).catch((e: unknown) => (this.opts.log(`reaper: toolstack: ${(e as Error).message}`), false));
+        if (took) continue;
+      }
       const why = shutdownReasonName((d.flags >>> 16) & 0xff) ?? 'shutdown';
       if (action === 'destroy') {
         await this.hc.call('domctl', 'destroydomain', { domain: d.domain }).catch(() => {});
