@@ -1,0 +1,159 @@
+/**
+ * blkback wired into dom0 (the xenbus half of Linux's xen-blkback): watches
+ * `/local/domain/0/backend/vbd`, and for each device the toolstack creates there opens the image
+ * named by `params`, runs the backend xenbus driver (features, InitWait; on the frontend's
+ * Initialised: map the ring through the grant table, bind the event channel, publish the disk's
+ * keys, Connected), and serves the ring with a BlkbackDevice over real grant copies. `detach`
+ * tears a domain's devices down: stop serving, unmap the ring, close the port and the image.
+ * See docs/pv-disk-request.md and docs/xenbus-handshake.md.
+ */
+import { BLKIF_ENTRY_BYTES, BackRing } from '@xenlab/ring-buffers';
+import { DomId, GNTMAP, GNTST } from '@xenlab/xen-public';
+import type { WatchStream } from '@xenlab/xenstore-client';
+import type { Dom0Host } from '../../toolstack/dom0-host.ts';
+import { BlkbackDevice } from './blkback.ts';
+import { DiskImage } from './disk-image.ts';
+import { HypervisorGrantCopy } from './hypervisor-grants.ts';
+import { createBackendMachine } from './xenbus-backend.ts';
+import { BackendXenbusDriver } from './xenbus-driver.ts';
+import { connectKeys, featureKeys } from './xenstore-keys.ts';
+
+const PAGE = 4096;
+const ROOT = '/local/domain/0/backend/vbd';
+
+interface Vbd {
+  domid: number;
+  devid: number;
+  path: string;
+  driver: BackendXenbusDriver;
+  disk: DiskImage | undefined;
+  device: BlkbackDevice | undefined;
+  grants: HypervisorGrantCopy | undefined;
+  ring: { handle: number; port: number; unbind: () => void } | undefined;
+  watch: WatchStream | undefined;
+}
+
+export class BlkbackManager {
+  private readonly vbds = new Map<string, Vbd>();
+  private rootWatch: WatchStream | undefined;
+  private chain: Promise<void> = Promise.resolve();
+
+  constructor(private readonly h: Dom0Host) {}
+
+  async start(): Promise<void> {
+    await this.h.xs.mkdir(ROOT).catch(() => {});
+    this.rootWatch = await this.h.xs.watch(ROOT);
+    void (async () => {
+      for await (const ev of this.rootWatch!) {
+        const m = /^\/local\/domain\/0\/backend\/vbd\/(\d+)\/(\d+)(?:\/|$)/.exec(ev.path);
+        if (m) this.serial(() => this.maybeAttach(Number(m[1]), Number(m[2])));
+      }
+    })();
+  }
+
+  /** The devices of one domain, for `xl block-list` and tests. */
+  devices(domid: number): { devid: number; path: string; counters: BlkbackDevice['counters'] | undefined }[] {
+    return [...this.vbds.values()].filter((v) => v.domid === domid).map((v) => ({ devid: v.devid, path: v.path, counters: v.device?.counters }));
+  }
+
+  /** Tears down every device of `domid` (the domain is being destroyed). */
+  detach(domid: number): Promise<void> {
+    return this.serial(async () => {
+      for (const v of [...this.vbds.values()]) if (v.domid === domid) await this.teardown(v);
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.rootWatch) await this.h.xs.unwatch(this.rootWatch).catch(() => {});
+    for (const v of [...this.vbds.values()]) await this.teardown(v);
+  }
+
+  private serial(f: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(f).catch((e) => this.h.log(`blkback: ${(e as Error).message}`));
+    this.chain = next;
+    return next;
+  }
+
+  private async maybeAttach(domid: number, devid: number): Promise<void> {
+    const path = `${ROOT}/${domid}/${devid}`;
+    if (this.vbds.has(path)) return;
+    const xs = this.h.xs;
+    const params = await xs.tryRead(`${path}/params`);
+    const frontend = await xs.tryRead(`${path}/frontend`);
+    if (params === undefined || frontend === undefined) return; // not complete yet: a later event
+    const readOnly = (await xs.tryRead(`${path}/mode`)) === 'r';
+    const v: Vbd = { domid, devid, path, driver: undefined as unknown as BackendXenbusDriver, disk: undefined, device: undefined, grants: undefined, ring: undefined, watch: undefined };
+    let disk: DiskImage | undefined;
+    let openError: string | undefined;
+    try {
+      disk = DiskImage.open(params, { readOnly });
+    } catch (e) {
+      openError = `cannot open ${params}: ${(e as Error).message}`;
+    }
+    v.disk = disk;
+    v.driver = new BackendXenbusDriver({
+      store: xs,
+      backendPath: path,
+      frontendPath: frontend,
+      machine: createBackendMachine(featureKeys(), connectKeys({ sizeBytes: disk?.sizeBytes ?? 0, readOnly })),
+      connect: (ring) => this.connectRing(v, ring.ringRef, ring.eventChannel),
+      disconnect: () => this.disconnectRing(v),
+      remove: async () => {},
+      log: (l) => this.h.log(`blkback d${domid}/${devid}: ${l}`),
+    });
+    this.vbds.set(path, v);
+    v.watch = await xs.watch(`${frontend}/state`);
+    void (async () => {
+      for await (const _ of v.watch!) await v.driver.changed();
+    })();
+    if (openError) {
+      this.h.log(`blkback d${domid}/${devid}: ${openError}`);
+      await v.driver.probeFailed(openError);
+    } else await v.driver.probe();
+  }
+
+  private async connectRing(v: Vbd, ringRef: number, port: number): Promise<void> {
+    const hc = this.h.hc;
+    const [m] = await hc.call('grant_table_op', 'map_grant_ref', [{ flags: GNTMAP.host_map, ref: ringRef, dom: v.domid }]);
+    if (!m || m.status !== GNTST.okay) throw new Error(`mapping ring-ref ${ringRef} of d${v.domid} failed (GNTST ${m?.status})`);
+    let bound: { local_port: number; notify: Parameters<Dom0Host['events']['sender']>[1] };
+    try {
+      bound = await hc.call('event_channel_op', 'bind_interdomain', { remote_dom: v.domid, remote_port: port });
+    } catch (e) {
+      await hc.call('grant_table_op', 'unmap_grant_ref', [{ handle: m.handle }]).catch(() => {});
+      throw new Error(`binding event channel ${port} of d${v.domid} failed: ${(e as Error).message}`);
+    }
+    v.grants = new HypervisorGrantCopy(hc, this.h.frames);
+    const send = this.h.events.sender(bound.local_port, bound.notify);
+    v.device = new BlkbackDevice({
+      ring: BackRing.attach(this.h.mm.buffer, m.dev_bus_addr, PAGE, BLKIF_ENTRY_BYTES),
+      frontendDomid: DomId(v.domid),
+      disk: v.disk!,
+      grants: v.grants,
+      notify: send,
+      log: (l) => this.h.log(`blkback d${v.domid}/${v.devid}: ${l}`),
+    });
+    const dev = v.device;
+    const unbind = this.h.events.on(bound.local_port, () => void dev.kick());
+    v.ring = { handle: m.handle, port: bound.local_port, unbind };
+  }
+
+  private async disconnectRing(v: Vbd): Promise<void> {
+    const r = v.ring;
+    v.ring = undefined;
+    v.device = undefined;
+    if (!r) return;
+    r.unbind();
+    await this.h.hc.call('event_channel_op', 'close', { port: r.port }).catch(() => {});
+    await this.h.hc.call('grant_table_op', 'unmap_grant_ref', [{ handle: r.handle }]).catch(() => {});
+    v.grants?.release();
+    v.grants = undefined;
+  }
+
+  private async teardown(v: Vbd): Promise<void> {
+    this.vbds.delete(v.path);
+    if (v.watch) await this.h.xs.unwatch(v.watch).catch(() => {});
+    await this.disconnectRing(v);
+    v.disk?.close();
+  }
+}

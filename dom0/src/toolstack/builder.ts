@@ -1,0 +1,88 @@
+/**
+ * Domain builders, chosen by the config's `type` (libxl's `libxl__build_pv` / `libxl__build_hvm`
+ * split). The toolstack service (service.ts) owns the common flow, and a builder only does what
+ * differs by type:
+ *
+ *   service.create(cfg)                               builder (by cfg.type)
+ *     createdomain, max_mem, max_vcpus
+ *     builder.build(cfg, ctx)  ------------------->   memory, images, start info / HVM params,
+ *                                                     xenstore + console pages (grant refs 1/0),
+ *                                                     their event channels  => BuiltDomain
+ *     xenstore tree, device dirs, INTRODUCE,
+ *     console backend attach
+ *     built.start()  ----------------------------->   spawn the domain's process (PV shim /
+ *                                                     qemu-dm), wait until it is ready
+ *     unpause
+ *   service.destroy(domid)
+ *     backends detach, RELEASE, xenstore rm
+ *     built.destroy()  --------------------------->   stop the processes it started
+ *     destroydomain (frees every frame)
+ *
+ * Every step registers its undo on `ctx.undo` so a failure anywhere (or xl going away mid-create)
+ * rolls the domain back completely. To add a type: write `<type>-builder.ts` exporting a
+ * `DomainBuilder` and add it to `BUILDERS` below.
+ */
+import type { ToolstackDomainConfig } from '@xenlab/xen-public';
+import type { Dom0Host } from './dom0-host.ts';
+import { pvBuilder } from './pv-builder.ts';
+
+export interface BuildContext {
+  host: Dom0Host;
+  domid: number;
+  /** The set-up token for the domain's own processes (from createdomain). */
+  token: string;
+  /** Register how to undo a step; run in reverse order on failure. */
+  undo: UndoStack;
+  /** Per-domain scratch directory in the run dir (start info, pids). */
+  dir: string;
+}
+
+export interface BuiltDomain {
+  /** The xenstore page (GFN) and the event channel in the guest for xenstored. */
+  store: { gfn: number; mfn: number; port: number };
+  /** The console page and its event channel in the guest (the console backend binds it). */
+  console: { gfn: number; mfn: number; port: number };
+  /** Extra `/local/domain/<id>/...` nodes (relative paths) this type wants. */
+  xenstore?: Record<string, string>;
+  /** Starts the domain's processes once xenstore and backends are set up; resolves when ready. */
+  start(): Promise<void>;
+  /** Stops whatever `start` started (idempotent). The service destroys the domain afterwards. */
+  destroy(): Promise<void>;
+  /** Called once if a process of the domain exits unexpectedly (the domain crashed meanwhile). */
+  onExit?: (listener: (why: string) => void) => void;
+  /** Pids of the domain's processes (for `xl list -l`, tests). */
+  pids(): number[];
+}
+
+export interface DomainBuilder {
+  readonly type: ToolstackDomainConfig['type'];
+  build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain>;
+}
+
+export const BUILDERS: Partial<Record<ToolstackDomainConfig['type'], DomainBuilder>> = {
+  pv: pvBuilder,
+};
+
+export class UndoStack {
+  private readonly steps: { what: string; run: () => Promise<unknown> | unknown }[] = [];
+
+  push(what: string, run: () => Promise<unknown> | unknown): void {
+    this.steps.push({ what, run });
+  }
+
+  /** Runs every undo step, newest first; failures are logged and do not stop the rest. */
+  async unwind(log: (l: string) => void): Promise<void> {
+    for (const s of this.steps.splice(0).reverse()) {
+      try {
+        await s.run();
+      } catch (e) {
+        log(`rollback: ${s.what}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** The steps succeeded: nothing to undo any more. */
+  commit(): void {
+    this.steps.length = 0;
+  }
+}

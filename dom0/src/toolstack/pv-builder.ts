@@ -1,0 +1,124 @@
+/**
+ * The PV domain builder (libxl's libxl__build_pv + libxc's xc_dom_* in role): populates the
+ * guest's RAM, places the console and xenstore pages at the top of it and seeds grant refs 0 and
+ * 1 with them (through a short-lived acquire_resource mapping of the guest's grant frame, as
+ * libxl does), allocates their event channels in the guest for dom0, sets vCPU 0 to start at
+ * 0000:7C00 with DL=80h, writes the start info and spawns the PV shim
+ * (domU-pv-kernel-shim/src/main.ts), which loads the program and says `ready`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DomId, Gfn, GrantFrame, HypercallClient, XENMEM_resource, type PvStartInfo, type ToolstackDomainConfig } from '@xenlab/xen-public';
+import type { BuildContext, BuiltDomain, DomainBuilder } from './builder.ts';
+
+const PAGE = 4096;
+/** The program's conventional memory (INT 12h); the shim keeps frames from KERNEL_GFN up. */
+const PROGRAM_KIB = 576;
+const KERNEL_GFN = 0x100;
+const SHIM_FRAMES = 24;
+const SHIM_MAIN = fileURLToPath(new URL('../../../domU-pv-kernel-shim/src/main.ts', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+
+export const pvBuilder: DomainBuilder = {
+  type: 'pv',
+  async build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain> {
+    const { hc, mm, layout } = ctx.host;
+    const domid = ctx.domid;
+    const nrPages = cfg.memory * 256;
+    if (nrPages < 256) throw new Error(`memory = ${cfg.memory}: a PV guest needs at least 1 MiB`);
+    if (cfg.kernel !== undefined && !existsSync(cfg.kernel)) throw new Error(`kernel '${cfg.kernel}' not found`);
+    if (cfg.kernel === undefined && cfg.disks.length === 0) throw new Error('no kernel and no disk: nothing to boot (set kernel = "..." or give a disk with a boot sector)');
+
+    const pop = await hc.call('memory_op', 'populate_physmap', { domid, extent_start: Array.from({ length: nrPages }, (_, i) => i) });
+    if (pop.nr_done !== nrPages) throw new Error(`only ${pop.nr_done} of ${nrPages} pages could be populated (the host is out of memory; see \`xl info\`)`);
+    const { mfns } = await hc.call('domctl', 'getmemlist', { domain: domid, max_pfns: nrPages });
+    const consoleGfn = nrPages - 2;
+    const storeGfn = nrPages - 1;
+    const kernelGfn = nrPages >= KERNEL_GFN + SHIM_FRAMES + 2 ? KERNEL_GFN : 0x90;
+    for (const g of [consoleGfn, storeGfn]) new Uint8Array(mm.buffer, mfns[g]! * PAGE, PAGE).fill(0);
+
+    // Grant refs 0 (console) and 1 (xenstore) for dom0, written into the guest's grant frame.
+    const seeder = await HypercallClient.connect(layout.hypervisorSocket, readFileSync(layout.dom0Token, 'utf8').trim());
+    try {
+      const { frame_list } = await seeder.call('memory_op', 'acquire_resource', { domid, type: XENMEM_resource.grant_table, id: 0, frame: 0, nr_frames: 1 });
+      const gf = new GrantFrame(mm.buffer, frame_list[0]! * PAGE);
+      gf.grant(0, DomId(0), Gfn(consoleGfn), false);
+      gf.grant(1, DomId(0), Gfn(storeGfn), false);
+    } finally {
+      seeder.close(); // drops the foreign mapping of the grant frame
+    }
+
+    const consolePort = (await hc.call('event_channel_op', 'alloc_unbound', { dom: domid, remote_dom: 0 })).port;
+    const storePort = (await hc.call('event_channel_op', 'alloc_unbound', { dom: domid, remote_dom: 0 })).port;
+    await hc.call('domctl', 'setvcpucontext', { domain: domid, vcpu: 0, ctx: { cs: 0, ip: 0x7c00, ss: 0, sp: 0x7c00, ds: 0, es: 0, dx: 0x80, flags: 0x0202 } });
+
+    const si: PvStartInfo = {
+      domid,
+      name: cfg.name,
+      nr_pages: nrPages,
+      mfn_list: mfns,
+      store_gfn: storeGfn,
+      store_evtchn: storePort,
+      console_gfn: consoleGfn,
+      console_evtchn: consolePort,
+      kernel_gfn_start: kernelGfn,
+      program_kib: PROGRAM_KIB,
+      hypervisor_socket: layout.hypervisorSocket,
+      ...(cfg.kernel !== undefined ? { kernel: cfg.kernel } : {}),
+    };
+    const siPath = join(ctx.dir, 'start-info.json');
+    writeFileSync(siPath, JSON.stringify(si));
+
+    let proc: ChildProcess | undefined;
+    let exitListener: ((why: string) => void) | undefined;
+    let stopping = false;
+    return {
+      store: { gfn: storeGfn, mfn: mfns[storeGfn]!, port: storePort },
+      console: { gfn: consoleGfn, mfn: mfns[consoleGfn]!, port: consolePort },
+      xenstore: { 'image/kernel': cfg.kernel ?? '(boot sector of the first disk)' },
+      pids: () => (proc?.pid !== undefined && proc.exitCode === null && proc.signalCode === null ? [proc.pid] : []),
+      onExit: (l) => (exitListener = l),
+      async start() {
+        const logPath = join(layout.logDir, `shim-${cfg.name}.${domid}.log`);
+        const out = openSync(logPath, 'a');
+        proc = spawn(process.execPath, ['--import', 'tsx', SHIM_MAIN, siPath], {
+          stdio: ['ignore', 'pipe', out],
+          env: { ...process.env, XENLAB_DOMAIN_TOKEN: ctx.token },
+        });
+        closeSync(out);
+        const p = proc;
+        p.once('exit', (code, sig) => {
+          if (!stopping) exitListener?.(`the PV shim (pid ${p.pid}) exited (${sig ?? `code ${code}`})`);
+        });
+        await new Promise<void>((resolve, reject) => {
+          let buf = '';
+          const t = setTimeout(() => reject(new Error(`the PV shim did not get ready within ${READY_TIMEOUT_MS / 1000} s (see ${logPath})`)), READY_TIMEOUT_MS);
+          const onExit = (code: number | null, sig: string | null) => {
+            clearTimeout(t);
+            const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-3).join(' | ');
+            reject(new Error(`the PV shim exited (${sig ?? `code ${code}`}) before it was ready: ${tail}`));
+          };
+          p.once('exit', onExit);
+          p.stdout!.on('data', (b: Buffer) => {
+            buf += b.toString();
+            if (buf.includes('ready')) {
+              clearTimeout(t);
+              p.off('exit', onExit);
+              resolve();
+            }
+          });
+        });
+      },
+      async destroy() {
+        stopping = true;
+        const p = proc;
+        if (!p || p.exitCode !== null || p.signalCode !== null) return;
+        const exited = new Promise<void>((r) => p.once('exit', () => r()));
+        p.kill('SIGKILL');
+        await exited;
+      },
+    };
+  },
+};

@@ -1,0 +1,209 @@
+/**
+ * The PV kernel shim process, one per PV guest (the Mini-OS role; ARCHITECTURE.md "Where guest
+ * code runs"): `node domU-pv-kernel-shim/src/main.ts <start-info.json>` with the domain's
+ * set-up token in XENLAB_DOMAIN_TOKEN. dom0's PV builder (dom0/src/toolstack/pv-builder.ts)
+ * spawns it and unpauses the domain when it prints `ready`.
+ *
+ * Start-up, in order: connect to the hypervisor as the domain's owner (if this process dies, the
+ * domain crashes); map its own frames through the start info's P2M; set up its grant table
+ * (GNTTABOP_setup_table); talk to xenstored over the xenstore ring page (grant ref 1) and its
+ * event channel; bring up the console front (grant ref 0) and blkfront for each `device/vbd`
+ * with the full xenbus handshake; load the program (`kernel = "file"` at 0000:7C00, or the first
+ * disk's boot sector read through blkfront, like pvgrub); register the trap table; watch
+ * `control/shutdown`; print `ready`. Then it serves the program's trapped BIOS interrupts
+ * (bios/services.ts) and resumes the vCPU with `iret`. APM power-off and `control/shutdown`
+ * become SCHEDOP_shutdown. See docs/life-of-a-pv-guest.md.
+ */
+import { readFileSync } from 'node:fs';
+import { BLKIF_ENTRY_BYTES, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
+import { DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
+import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
+import { Blkfront, type BlkDiskInfo } from './blkfront/blkfront.ts';
+import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
+import { createFrontendMachine } from './blkfront/xenbus-frontend.ts';
+import { initBiosDataArea, loadBootSector, loadFlatKernel } from './bios/boot.ts';
+import { Int13Service } from './bios/int13.ts';
+import { KeyboardService } from './bios/keyboard.ts';
+import { Registers, type GuestMemory } from './bios/machine.ts';
+import { BiosServices } from './bios/services.ts';
+import { DEFAULT_EQUIPMENT, SystemService } from './bios/system.ts';
+import { TimeService } from './bios/time.ts';
+import { VideoService } from './bios/video.ts';
+import { ConsoleFront } from './console/console-front.ts';
+import { GuestGrantTable } from './grant-table.ts';
+
+const PAGE = 4096;
+const BOUNCE_FRAMES = 11;
+const log = (m: string): void => void process.stderr.write(`shim: ${m}\n`);
+
+async function main(): Promise<void> {
+  const si = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo;
+  const token = process.env.XENLAB_DOMAIN_TOKEN;
+  if (!token) throw new Error('XENLAB_DOMAIN_TOKEN is not set (the toolstack passes the domain token)');
+  delete process.env.XENLAB_DOMAIN_TOKEN;
+  const hc = await HypercallClient.connect(si.hypervisor_socket, token, { owner: true });
+  const mm = SharedMemory.open(hc.info.machine_memory);
+  const frame = (gfn: number): Uint8Array => {
+    const mfn = si.mfn_list[gfn];
+    if (mfn === undefined) throw new RangeError(`gfn ${gfn} is not RAM of d${si.domid}`);
+    return new Uint8Array(mm.buffer, mfn * PAGE, PAGE);
+  };
+  const mem: GuestMemory = { pages: Array.from({ length: 256 }, (_, g) => (g < si.nr_pages ? frame(g) : null)) };
+  let nextGfn = si.kernel_gfn_start;
+  const allocGfn = (): number => {
+    if (nextGfn >= si.nr_pages || nextGfn === si.console_gfn || nextGfn === si.store_gfn) throw new Error('the shim ran out of its own frames');
+    return nextGfn++;
+  };
+
+  const gt = await hc.call('grant_table_op', 'setup_table', { dom: DOMID_SELF, nr_frames: 1 });
+  const gnttab = new GuestGrantTable(gt.frame_list.map((mfn) => new GrantFrame(mm.buffer, mfn * PAGE)));
+  const events = new DomainEvents(hc, mm.buffer);
+
+  // xenstore over the ring page the builder set up (the backend end is bound by xenstored).
+  const xs = XenstoreClient.overRing(new XenstoreRing(mm.buffer, si.mfn_list[si.store_gfn]! * PAGE), events.eventChannel(si.store_evtchn));
+  const home = `/local/domain/${si.domid}`;
+
+  // The console front, input going to the INT 16h queue.
+  const keyboard = new KeyboardService();
+  const consoleSend = events.sender(si.console_evtchn);
+  const cons = new ConsoleFront(mm.buffer, si.mfn_list[si.console_gfn]! * PAGE, consoleSend, (b) => keyboard.feed(b));
+  events.on(si.console_evtchn, () => cons.kick());
+
+  // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
+  const devids = ((await xs.directory(`${home}/device/vbd`).catch(() => [])) as string[]).map(Number).sort((a, b) => a - b);
+  const drives: { drive: number; front: Blkfront }[] = [];
+  for (const [i, devid] of devids.entries()) {
+    const front = await connectVbd(xs, hc, events, gnttab, home, devid, allocGfn, frame);
+    drives.push({ drive: 0x80 + i, front });
+  }
+
+  const bounce = Array.from({ length: BOUNCE_FRAMES }, () => {
+    const g = allocGfn();
+    return { gfn: Gfn(g), bytes: frame(g) };
+  });
+  const bios = new BiosServices({
+    video: new VideoService({ write: (b) => cons.write(b) }, mem),
+    disk: new Int13Service(mem, { drives, bounce }),
+    keyboard,
+    time: new TimeService({ now: () => Date.now() }, mem),
+    system: new SystemService({ memoryKib: si.program_kib }),
+  });
+
+  initBiosDataArea(mem, { memoryKib: si.program_kib, equipment: DEFAULT_EQUIPMENT, hardDisks: drives.length });
+  if (si.kernel) loadFlatKernel(mem, readFileSync(si.kernel), si.program_kib);
+  else {
+    const first = drives[0];
+    if (!first) throw new Error('no kernel and no disk: nothing to boot (give the domain kernel = "..." or a disk)');
+    await loadBootSector(bios.parts.disk, first.front, mem);
+  }
+
+  let down = false;
+  const shutdown = async (reason: number, why: string): Promise<void> => {
+    if (down) return;
+    down = true;
+    log(`d${si.domid}: ${why}`);
+    // Let the console backend see the last bytes before the domain goes.
+    for (let i = 0; i < 100 && cons.backlog > 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await hc.call('sched_op', 'shutdown', { reason }).catch((e) => log(`SCHEDOP_shutdown: ${(e as Error).message}`));
+  };
+
+  hc.onTrap((ev: TrapEvent) => void serveTrap(ev));
+  const serveTrap = async (ev: TrapEvent): Promise<void> => {
+    const regs = Registers.fromFrame(ev.frame);
+    let outcome;
+    try {
+      outcome = await bios.serve(ev.vector, regs);
+    } catch (e) {
+      log(`INT ${ev.vector.toString(16)}h failed: ${(e as Error).message}`);
+      return shutdown(SHUTDOWN.crash, `INT ${ev.vector.toString(16)}h could not be served`);
+    }
+    if (outcome === 'poweroff') return shutdown(SHUTDOWN.poweroff, 'APM power-off');
+    if (outcome === 'unhandled') return shutdown(SHUTDOWN.crash, `INT ${ev.vector.toString(16)}h is not served`);
+    await hc.call('iret', 'iret', { vcpu: ev.vcpu, frame: regs.toFrame() }).catch((e) => log(`iret: ${(e as Error).message}`));
+  };
+  await hc.call('set_trap_table', 'set_trap_table', bios.vectors.map((vector) => ({ vector })));
+
+  // control/shutdown: the toolstack writes poweroff/reboot; we acknowledge with "" and go.
+  await xs.write(`${home}/control/feature-poweroff`, '1');
+  await xs.write(`${home}/control/feature-reboot`, '1');
+  const ctl = await xs.watch(`${home}/control/shutdown`);
+  void (async () => {
+    for await (const _ of ctl) {
+      const req = await xs.tryRead(`${home}/control/shutdown`).catch(() => undefined);
+      if (!req) continue;
+      await xs.write(`${home}/control/shutdown`, '').catch(() => {});
+      if (req === 'poweroff' || req === 'halt') await shutdown(SHUTDOWN.poweroff, `control/shutdown=${req}`);
+      else if (req === 'reboot') await shutdown(SHUTDOWN.reboot, 'control/shutdown=reboot');
+      else log(`control/shutdown=${req}: not supported`);
+    }
+  })();
+
+  hc.conn.socket.on('close', () => process.exit(0));
+  process.stdout.write(`ready d${si.domid} ${drives.length} disk(s)\n`);
+}
+
+/** One vbd's frontend: the xenbus handshake (docs/xenbus-handshake.md) and the Blkfront. */
+async function connectVbd(
+  xs: XenstoreClient,
+  hc: HypercallClient,
+  events: DomainEvents,
+  gnttab: GuestGrantTable,
+  home: string,
+  devid: number,
+  allocGfn: () => number,
+  frame: (gfn: number) => Uint8Array,
+): Promise<Blkfront> {
+  const fe = `${home}/device/vbd/${devid}`;
+  const be = await xs.readString(`${fe}/backend`);
+  const backendId = DomId(Number(await xs.readString(`${fe}/backend-id`)));
+  let ring: FrontRing | undefined;
+  let port = 0;
+  let front: Blkfront | undefined;
+  let send: () => void = () => {};
+  let done!: (f: Blkfront) => void;
+  let failed!: (e: Error) => void;
+  const connected = new Promise<Blkfront>((res, rej) => ((done = res), (failed = rej)));
+  const driver = new FrontendXenbusDriver({
+    store: xs,
+    frontendPath: fe,
+    backendPath: be,
+    machine: createFrontendMachine(),
+    setupRing: async () => {
+      const gfn = allocGfn();
+      const page = frame(gfn);
+      ring = FrontRing.init(page.buffer as ArrayBuffer, page.byteOffset, PAGE, BLKIF_ENTRY_BYTES);
+      const ref = gnttab.grantAccess(backendId, Gfn(gfn), false);
+      if (ref === null) throw new Error('no free grant reference for the ring');
+      port = (await hc.call('event_channel_op', 'alloc_unbound', { dom: DOMID_SELF, remote_dom: backendId })).port;
+      send = events.sender(port);
+      events.on(port, () => front?.handleResponses());
+      return { ringRef: ref, eventChannel: port };
+    },
+    connected: (info: BlkDiskInfo) => {
+      front = new Blkfront({ ring: ring!, backendDomid: backendId, grants: gnttab, notify: () => send(), info, handle: devid });
+      // The backend has bound by now: switch to the fast path.
+      void hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).then((s) => {
+        if (s.notify) send = events.sender(port, s.notify);
+      }, () => {});
+      done(front);
+    },
+    teardown: async () => front?.failAll(),
+    log: (l) => log(`vbd ${devid}: ${l}`),
+  });
+  const w = await xs.watch(`${be}/state`);
+  void (async () => {
+    for await (const _ of w) await driver.changed();
+  })();
+  await driver.start();
+  const t = setTimeout(() => failed(new Error(`vbd ${devid}: the backend did not connect within 15 s`)), 15_000);
+  try {
+    return await connected;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+main().catch((e) => {
+  log(`${(e as Error).stack ?? e}`);
+  process.exit(1);
+});
