@@ -26,6 +26,7 @@ import {
   vcpuRow,
   type VcpuRow,
 } from './format.ts';
+import { cmdBlockList, cmdConsole, cmdCreate, cmdDestroy, cmdShutdown } from './create.ts';
 import { UserError, connectHost, domainNames, formatCpuMap, listDomains, parseCpuList, resolveDomain, type Host } from './host.ts';
 
 interface Opts {
@@ -288,6 +289,12 @@ const COMMANDS: Record<string, { help: string; run: (h: Host, argv: string[]) =>
   'vcpu-list': { help: 'List the VCPUs for all or some domains', run: cmdVcpuList },
   'vcpu-pin': { help: 'Set which CPUs a VCPU can use', run: cmdVcpuPin },
   'sched-credit': { help: 'Get/set credit scheduler parameters (-d D -w W -c C; -s -t MS -r US)', run: cmdSchedCredit },
+  create: { help: 'Create a domain from a config file (-c: attach its console; -p: leave it paused; key=value overrides)', run: cmdCreate },
+  destroy: { help: 'Terminate a domain immediately', run: cmdDestroy },
+  shutdown: { help: 'Issue a shutdown signal to a domain (-w: wait until it is gone)', run: (h, a) => cmdShutdown(h, a, 'poweroff') },
+  reboot: { help: 'Issue a reboot signal to a domain (-w: wait)', run: (h, a) => cmdShutdown(h, a, 'reboot') },
+  console: { help: 'Attach to a domain console (Ctrl-] detaches)', run: cmdConsole },
+  'block-list': { help: 'List virtual block devices for a domain', run: cmdBlockList },
 };
 
 function help(): string {
