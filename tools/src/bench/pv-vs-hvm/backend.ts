@@ -5,7 +5,7 @@
  *
  *   in-process  `InProcessBackend`: a child process running guests/src/bench-guest.ts, which
  *               wires the PV shim + blkfront/blkback (PV) or qemu-dm's test machine (HVM) around
- *               the x86 CPU in one process. One warm child per path; jobs go one at a time.
+ *               the x86 CPU in one process. Both paths share one warm child; jobs go one at a time.
  *   host        `HostBackend` (host-backend.ts): `xl create` on a booted xenlab host. Not wired
  *               yet; see that file for what it has to do.
  */
@@ -45,27 +45,19 @@ export interface Backend {
 const HARNESS = fileURLToPath(new URL('../../../../guests/src/bench-guest.ts', import.meta.url));
 const TSX = fileURLToPath(new URL('../../../../node_modules/tsx/dist/cli.mjs', import.meta.url));
 
-/** A guest harness in a child process, spoken to with one JSON line per job. */
-export class InProcessBackend implements Backend {
-  readonly mode = 'in-process' as const;
-  readonly description: string;
+/**
+ * The guest harness in a child process, spoken to with one JSON line per job. The PV and the HVM
+ * backend share one child, so both paths' guests run on the same CPU code in the same V8 isolate
+ * (same JIT state, same scheduling): the CPU-bound scenario then compares like with like.
+ */
+export class HarnessChild {
   private child: ChildProcessWithoutNullStreams | null = null;
   private waiting: { id: number; resolve: (r: GuestRunResult) => void; reject: (e: Error) => void } | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
   private nextId = 1;
   private stderr = '';
 
-  constructor(readonly path: GuestPath) {
-    this.description = path === 'pv'
-      ? 'in-process PV: x86 CPU + shim BIOS services + blkfront/blkback over a shared ring (hypervisor ops are in-memory doubles)'
-      : "in-process HVM: x86 CPU + virtual BIOS + qemu-dm's device models behind an ioreq slot (PIC/PIT stand-ins)";
-  }
-
-  unsupported(settings: DriverSettings): string[] {
-    void settings;
-    return [];
-  }
-
-  async start(): Promise<void> {
+  start(): void {
     if (this.child) return;
     const child = spawn(process.execPath, [TSX, HARNESS], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.child = child;
@@ -87,15 +79,22 @@ export class InProcessBackend implements Backend {
       w.resolve(r);
     });
     child.on('exit', (code, signal) => {
-      this.child = null;
+      if (this.child === child) this.child = null;
       const w = this.waiting;
       this.waiting = null;
-      w?.reject(new Error(`the ${this.path} harness exited (${signal ?? `code ${code}`}) during a run: ${this.stderr.trim().split('\n').slice(-5).join(' | ')}`));
+      w?.reject(new Error(`the guest harness exited (${signal ?? `code ${code}`}) during a run: ${this.stderr.trim().split('\n').slice(-5).join(' | ')}`));
     });
   }
 
-  async run(job: BackendJob): Promise<GuestRunResult> {
-    await this.start();
+  /** Runs one job; jobs are served one at a time, in order. */
+  run(job: BackendJob): Promise<GuestRunResult> {
+    const next = this.queue.then(() => this.runNow(job));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async runNow(job: BackendJob): Promise<GuestRunResult> {
+    this.start();
     const child = this.child!;
     const id = this.nextId++;
     let timer: NodeJS.Timeout | undefined;
@@ -104,7 +103,7 @@ export class InProcessBackend implements Backend {
       timer = setTimeout(() => {
         // A guest that runs away is killed with its harness; the next run starts a fresh one.
         child.kill('SIGKILL');
-        reject(new Error(`the ${this.path} run took longer than ${job.timeoutMs} ms`));
+        reject(new Error(`the ${job.path} run took longer than ${job.timeoutMs} ms`));
       }, job.timeoutMs);
     });
     child.stdin.write(JSON.stringify({ id, path: job.path, disk: job.disk, settings: job.settings, maxInstructions: job.maxInstructions }) + '\n');
@@ -120,10 +119,40 @@ export class InProcessBackend implements Backend {
   async close(): Promise<void> {
     const child = this.child;
     if (!child) return;
+    this.child = null;
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve());
       child.stdin.end();
     });
+  }
+}
+
+/** One path (PV or HVM) of the in-process harness. */
+export class InProcessBackend implements Backend {
+  readonly mode = 'in-process' as const;
+  readonly description: string;
+
+  constructor(readonly path: GuestPath, private readonly harness: HarnessChild = new HarnessChild()) {
+    this.description = path === 'pv'
+      ? 'in-process PV: x86 CPU + shim BIOS services + blkfront/blkback over a shared ring (hypervisor ops are in-memory doubles)'
+      : "in-process HVM: x86 CPU + virtual BIOS + qemu-dm's device models behind an ioreq slot (PIC/PIT stand-ins)";
+  }
+
+  unsupported(settings: DriverSettings): string[] {
+    void settings;
+    return [];
+  }
+
+  async start(): Promise<void> {
+    this.harness.start();
+  }
+
+  run(job: BackendJob): Promise<GuestRunResult> {
+    return this.harness.run(job);
+  }
+
+  close(): Promise<void> {
+    return this.harness.close();
   }
 }
 

@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type { BenchResult } from '../suite.ts';
-import { InProcessBackend, type Backend } from './backend.ts';
+import { HarnessChild, InProcessBackend, type Backend } from './backend.ts';
 import { HostBackend } from './host-backend.ts';
 import { DEFAULT_SETTINGS, type DriverSettings, type GuestPath } from './protocol.ts';
 import { writeReport, type WrittenReport } from './report.ts';
@@ -134,7 +134,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
 
 export function makeBackends(kind: CliOptions['backend'], hostDir?: string): Record<GuestPath, Backend> {
   if (kind === 'host') return { pv: new HostBackend('pv', hostDir), hvm: new HostBackend('hvm', hostDir) };
-  return { pv: new InProcessBackend('pv'), hvm: new InProcessBackend('hvm') };
+  const harness = new HarnessChild();
+  return { pv: new InProcessBackend('pv', harness), hvm: new InProcessBackend('hvm', harness) };
 }
 
 export interface CliRun {
