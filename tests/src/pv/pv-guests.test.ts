@@ -1,0 +1,212 @@
+/**
+ * End to end, PV guests through real processes (issue 6): boot a host in a temporary run
+ * directory, `xl create` guests from the shipped configs, check their console output, their disk
+ * effects (checksums of the image), `xl list`, shutdown/reboot/destroy and the on_* actions, and
+ * that a destroyed domain leaves no process, no xenstore node, no grant mapping (the domain is
+ * not even a zombie) and no event channel behind. Every wait is bounded; the host and the
+ * temporary directory are always torn down.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOMID_SELF, EVTCHNSTAT, HypercallClient, SHUTDOWN, XEN_DOMINF, hostLayout, type DomainInfo } from '@xenlab/xen-public';
+import { diskexPattern, diskexSum, parseDiskexOutput } from '../../../guests/src/pv-guest-harness.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const guests = join(root, 'guests');
+const bin = (n: string) => join(root, 'node_modules/.bin', n);
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let hc: HypercallClient;
+
+const tool = async (name: string, ...args: string[]) => (await run(process.execPath, [bin(name), ...args], { env, timeout: 60_000 })).stdout;
+const xl = (...args: string[]) => tool('xl', ...args);
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | false>): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const domains = (): Promise<DomainInfo[]> => hc.call('sysctl', 'getdomaininfolist', { first_domain: 0, max_domains: 100 });
+const domidOf = async (name: string): Promise<number | undefined> => {
+  const m = new RegExp(`^${name} +(\\d+) `, 'm').exec(await xl('list'));
+  return m ? Number(m[1]) : undefined;
+};
+const pidAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Nothing of `domid` remains: hypervisor, xenstore, dom0's event channels, shim process. */
+async function expectNoTrace(domid: number, shimPid?: number): Promise<void> {
+  // A grant mapping of any of its frames would keep it as a zombie in this list.
+  await until(`d${domid} gone from the hypervisor`, 10_000, async () => !(await domains()).some((d) => d.domain === domid));
+  const ls = await tool('xenstore-ls', '/local/domain');
+  expect(ls).not.toMatch(new RegExp(`^${domid} = `, 'm'));
+  expect(await tool('xenstore-ls', '/local/domain/0/backend')).not.toMatch(new RegExp(`^ +${domid} = `, 'm'));
+  expect(await tool('xenstore-ls', '/libxl')).not.toMatch(new RegExp(`^${domid} = `, 'm'));
+  for (let port = 1; port < 64; port++) {
+    const s = await hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).catch(() => undefined);
+    if (s && (s.status === EVTCHNSTAT.interdomain || s.status === EVTCHNSTAT.unbound)) expect(s.dom, `dom0 port ${port}`).not.toBe(domid);
+  }
+  if (shimPid !== undefined) await until(`shim ${shimPid} gone`, 5000, async () => !pidAlive(shimPid));
+}
+
+const shimPid = async (domid: number): Promise<number> => {
+  const out = (await run('pgrep', ['-f', `dom0/domains/${domid}/start-info.json`])).stdout.trim().split('\n')[0];
+  return Number(out);
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'xenlab-pv-'));
+  env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
+  delete env.XENLAB_ON_CRASH;
+  await tool('xenlab', 'start', '--pcpus', '2', '--memory', '64', '--dom0-memory', '16');
+  const L = hostLayout(dir);
+  hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
+}, 60_000);
+
+afterAll(async () => {
+  hc?.close();
+  try {
+    await tool('xenlab', 'stop');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+describe('PV guests through xl, the toolstack, the shim and the backends', () => {
+  it('xl create -c hello: console output from the first byte, then poweroff destroys it without a trace', async () => {
+    const out = await xl('create', '-c', join(guests, 'hello.cfg'));
+    expect(out).toBe('Hello from a xenlab guest!\r\n');
+    expect(readFileSync(join(dir, 'logs/console/guest-hello.log'), 'latin1')).toBe('Hello from a xenlab guest!\r\n');
+    const dmesg = await xl('dmesg');
+    const domid = Number(/d(\d+) 'hello' created/.exec(dmesg)![1]);
+    expect(dmesg).toMatch(new RegExp(`d${domid} 'hello' poweroff: on_poweroff=destroy`));
+    await expectNoTrace(domid);
+  });
+
+  it('diskex through blkfront and blkback: checksums match the image, writes are on disk', async () => {
+    const img = join(dir, 'scratch.img');
+    // Something recognisable at LBA 0..127 so the read sums mean something.
+    const seed = new Uint8Array(128 * 512).map((_, i) => (i * 7 + 3) & 0xff);
+    writeFileSync(img, seed);
+    truncateSync(img, 4 << 20);
+    const out = await xl('create', '-c', join(guests, 'diskex.cfg'), `kernel="${join(guests, 'diskex.bin')}"`, `disk=['format=raw, vdev=xvda, access=rw, target=${img}']`);
+    const r = parseDiskexOutput(out);
+    expect(r.has('DONE')).toBe(true);
+    const disk = readFileSync(img);
+    const sec = (lba: number, n: number) => disk.subarray(lba * 512, (lba + n) * 512);
+    const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
+    expect(r.get('READ02')!.SUM).toBe(hex(diskexSum(seed.subarray(0, 512))));
+    expect(r.get('READ42')!.SUM).toBe(hex(diskexSum(seed.subarray(64 * 512, 72 * 512))));
+    expect(Buffer.compare(sec(64, 8), Buffer.from(diskexPattern(8, 0x5a)))).toBe(0);
+    expect(Buffer.compare(sec(72, 2), Buffer.from(diskexPattern(2, 0xa5)))).toBe(0);
+    expect(r.get('WRITE43')!.SUM).toBe(hex(diskexSum(sec(64, 8))));
+    expect(r.get('VERIFY42')).toMatchObject({ CF: '00', OK: 'true' });
+    expect(r.get('BIG42')!.SUM).toBe(hex(diskexSum(sec(0, 127))));
+    expect(r.get('PAST42')).toMatchObject({ CF: '01', AH: '04' });
+  });
+
+  it('xl list, console input, shutdown -w, reboot (on_reboot=restart) and destroy', async () => {
+    await xl('create', join(guests, 'echo.cfg'), 'on_reboot="restart"');
+    const d1 = await until('echo listed', 10_000, () => domidOf('echo'));
+    expect(await xl('list', 'echo')).toMatch(new RegExp(`^echo +${d1} +4 +1 +[-rb]{2}---- +\\d+\\.\\d$`, 'm'));
+    const bl = await xl('block-list', 'echo');
+    expect(bl.split('\n')[0]).toMatch(/^Vdev +BE +handle +state +evt-ch +ring-ref +BE-path/);
+
+    // reboot: the toolstack destroys it and creates it again from the same config.
+    const pid1 = await shimPid(d1);
+    await xl('reboot', 'echo');
+    const d2 = await until('echo restarted', 15_000, async () => {
+      const id = await domidOf('echo');
+      return id !== undefined && id !== d1 ? id : undefined;
+    });
+    await expectNoTrace(d1, pid1);
+
+    // Console input reaches INT 16h; the guest echoes the line and powers off (on_poweroff=destroy).
+    const child = spawn(process.execPath, [bin('xl'), 'console', 'echo'], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let text = '';
+    child.stdout.on('data', (b: Buffer) => (text += b.toString('latin1')));
+    const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    // Buffered in the pipe until xl has attached (it reads stdin only once connected).
+    child.stdin.write('ok\r');
+    const code = await Promise.race([exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))]);
+    if (code === 'timeout') child.kill('SIGKILL');
+    expect(code).toBe(0);
+    expect(text).toMatch(/LINE=ok/);
+    await expectNoTrace(d2);
+
+    // shutdown -w on a fresh one waits until it is gone.
+    await xl('create', join(guests, 'echo.cfg'));
+    const d3 = await until('echo listed', 10_000, () => domidOf('echo'));
+    await xl('shutdown', '-w', 'echo');
+    await expectNoTrace(d3);
+
+    // destroy of a running guest.
+    await xl('create', join(guests, 'echo.cfg'));
+    const d4 = await until('echo listed', 10_000, () => domidOf('echo'));
+    const pid4 = await shimPid(d4);
+    await xl('destroy', 'echo');
+    await expectNoTrace(d4, pid4);
+  }, 90_000);
+
+  it('killing the shim of a guest with a connected vbd crashes the domain; on_crash=preserve keeps it, destroy then cleans up', async () => {
+    const img = join(dir, 'crash.img');
+    writeFileSync(img, '');
+    truncateSync(img, 4 << 20);
+    await xl('create', join(guests, 'echo.cfg'), 'name="crashy"', 'on_crash="preserve"', `disk=['${img},raw,xvda,rw']`);
+    const d = await until('crashy listed', 10_000, () => domidOf('crashy'));
+    expect(await tool('xenstore-read', `/local/domain/0/backend/vbd/${d}/51712/state`)).toBe('4\n');
+    process.kill(await shimPid(d), 'SIGKILL');
+    const info = await until('crash seen', 10_000, async () => (await domains()).find((x) => x.domain === d && x.flags & XEN_DOMINF.shutdown));
+    expect((info.flags >>> 16) & 0xff).toBe(SHUTDOWN.crash);
+    expect(await xl('list', 'crashy')).toMatch(/---sc-/);
+    await until('on_crash applied', 5000, async () => (await xl('dmesg')).includes(`d${d} 'crashy' crash: on_crash=preserve`));
+    await xl('destroy', 'crashy');
+    await expectNoTrace(d);
+  }, 60_000);
+
+  it('on_crash=destroy after the shim dies; xl destroy of a wedged guest', async () => {
+    await xl('create', join(guests, 'echo.cfg'), 'name="crash2"');
+    const d = await until('crash2 listed', 10_000, () => domidOf('crash2'));
+    const pid = await shimPid(d);
+    process.kill(pid, 'SIGKILL');
+    await expectNoTrace(d, pid);
+
+    // Wedged: a guest spinning forever (jmp $) whose kernel process is stopped, so nothing
+    // answers control/shutdown; xl destroy still works.
+    const spin = join(dir, 'spin.bin');
+    writeFileSync(spin, Uint8Array.of(0xeb, 0xfe));
+    copyFileSync(join(guests, 'hello.cfg'), join(dir, 'wedged.cfg'));
+    await xl('create', join(dir, 'wedged.cfg'), 'name="wedged"', `kernel="${spin}"`);
+    const w = await until('wedged listed', 10_000, () => domidOf('wedged'));
+    const wp = await shimPid(w);
+    process.kill(wp, 'SIGSTOP');
+    await xl('shutdown', 'wedged');
+    expect(await domidOf('wedged')).toBe(w);
+    await xl('destroy', 'wedged');
+    await expectNoTrace(w, wp);
+  }, 60_000);
+
+  it('config errors name the file, line and key', async () => {
+    const bad = join(dir, 'bad.cfg');
+    writeFileSync(bad, 'name = "bad"\nmemory = "lots"\n');
+    const e = await xl('create', bad).then(() => undefined, (x: { stderr: string }) => x.stderr);
+    expect(e).toMatch(/bad\.cfg.*line 2.*memory/);
+  });
+});
