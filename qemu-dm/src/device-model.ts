@@ -26,7 +26,7 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { HVM_PARAM, HypercallClient, SHUTDOWN, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
+import { HVM_PARAM, HypercallClient, IOREQ_DATA_IS_PTR, IOREQ_DIR_BIT, IOREQ_TYPE, SHUTDOWN, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { BIOS_LOAD_ADDRESS, loadBiosImage } from './bios.ts';
@@ -56,6 +56,19 @@ export interface DeviceModelOptions {
   spinUs?: number;
 }
 
+/** A point in the guest's run as qemu-dm saw it: host ms (this process's clock) and the exit counters. */
+export interface DeviceModelMark {
+  t: number;
+  exits: DeviceModel['exits'];
+  /** The byte written to port 80h, or the COM1 line just completed. */
+  value?: number;
+  line?: string;
+  servingMs?: number;
+}
+const MAX_MARKS = 256;
+/** First byte from a console client asking for the log so far (as the PV console socket). */
+const CONSOLE_REPLAY = 0x12;
+
 export interface DeviceModelStats {
   domid: number;
   ioreq: IoreqCounters;
@@ -66,6 +79,11 @@ export interface DeviceModelStats {
   ata: unknown;
   irqRaised: number;
   wakeups: number;
+  /** Port-80h writes and COM1 lines, time-stamped (the first 256 of each). */
+  marks: DeviceModelMark[];
+  lines: DeviceModelMark[];
+  /** Host ms qemu-dm spent serving requests (device models, answer, the send on the socket). */
+  servingMs: number;
 }
 
 /** Where one qemu-dm keeps its files inside the host's run directory. */
@@ -93,6 +111,11 @@ export class DeviceModel {
   readonly counters: IoreqCounters = { served: 0, malformed: 0, ignoredTypes: 0 };
   readonly exits = { pio: 0, pioRep: 0, mmio: 0, total: 0 };
   private irqRaised = 0;
+  /** Host ms spent serving requests: the device model, the answer and handing the send to the socket. */
+  private readonly timing = { servingMs: 0 };
+  private readonly marks: DeviceModelMark[] = [];
+  private readonly lines: DeviceModelMark[] = [];
+  private lineBuf = '';
   private wakeups = 0;
   private stopped = false;
   private readonly clients = new Set<Socket>();
@@ -185,7 +208,21 @@ export class DeviceModel {
     rmSync(p.serialSocket, { force: true });
     this.server = createServer((sock) => {
       this.clients.add(sock);
-      sock.on('data', (b: Buffer) => this.platform.com1.receive(b));
+      let first = true;
+      sock.on('data', (b: Buffer) => {
+        // The PV console's socket protocol (dom0/src/backends/console/manager.ts): a first byte
+        // 12h asks for the log so far before live output. Everything else is COM1 input.
+        if (first && b[0] === CONSOLE_REPLAY) {
+          try {
+            sock.write(readFileSync(p.consoleLog));
+          } catch {
+            // no log yet
+          }
+          b = b.subarray(1);
+        }
+        first = false;
+        if (b.length) this.platform.com1.receive(b);
+      });
       sock.on('close', () => this.clients.delete(sock));
       sock.on('error', () => this.clients.delete(sock));
     });
@@ -202,6 +239,10 @@ export class DeviceModel {
 
   private pendingOut: number[] = [];
   private serialOut(b: number, logPath: string): void {
+    if (b === 0x0a) {
+      if (this.lines.length < MAX_MARKS) this.lines.push({ t: performance.now(), exits: { ...this.exits }, line: this.lineBuf.replace(/\r$/, '') });
+      this.lineBuf = '';
+    } else if (this.lineBuf.length < 200) this.lineBuf += String.fromCharCode(b);
     this.pendingOut.push(b);
     if (this.pendingOut.length === 1) {
       queueMicrotask(() => {
@@ -230,7 +271,7 @@ export class DeviceModel {
     const bell = (this.bell = new Doorbell(this.mm.buffer, this.hc.info.doorbell_addr));
     const si = new SharedInfoPage(this.mm.buffer, this.hc.info.shared_info_frame * 4096);
     const mine = [...this.slots.keys()];
-    const spinUs = this.o.spinUs ?? 200;
+    const spinUs = this.o.spinUs ?? Doorbell.defaultSpinUs;
     let lastCheck = Date.now();
     try {
       while (!this.stopped) {
@@ -269,12 +310,21 @@ export class DeviceModel {
     const base = vcpu * ioreq.size;
     const bits = this.page.getUint8(base + ioreq.fields.state_bits.offset);
     const type = this.page.getUint8(base + ioreq.fields.type.offset);
+    const addr = Number(this.page.getBigUint64(base + ioreq.fields.addr.offset, true));
+    const data = Number(this.page.getBigUint64(base + ioreq.fields.data.offset, true) & 0xffffn);
+    const t0 = performance.now();
     if (!serveIoreqSlot(this.page, base, this.platform.bus, this.memory, this.counters)) return;
     this.exits.total++;
-    if (type === 1) this.exits.mmio++;
-    else if (bits & 0x10) this.exits.pioRep++;
+    if (type === IOREQ_TYPE.COPY) this.exits.mmio++;
+    else if (bits & IOREQ_DATA_IS_PTR) this.exits.pioRep++;
     else this.exits.pio++;
+    // Port 80h (POST diagnostic, unassigned): a guest's marker, time-stamped for the benchmarks.
+    if (type === IOREQ_TYPE.PIO && addr === 0x80 && !(bits & IOREQ_DIR_BIT) && this.marks.length < MAX_MARKS) {
+      this.marks.push({ t: performance.now(), value: data & 0xff, exits: { ...this.exits }, servingMs: this.timing.servingMs });
+    }
     void this.hc.call('event_channel_op', 'send', { port }).catch(() => {});
+    const t1 = performance.now();
+    this.timing.servingMs += t1 - t0;
   }
 
   private async domainAlive(): Promise<boolean> {
@@ -296,6 +346,9 @@ export class DeviceModel {
       ata: this.platform.ata ? { ...this.platform.ata.counters } : null,
       irqRaised: this.irqRaised,
       wakeups: this.wakeups,
+      marks: this.marks,
+      lines: this.lines,
+      servingMs: this.timing.servingMs,
     };
   }
 
