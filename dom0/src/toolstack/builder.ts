@@ -24,6 +24,7 @@
  */
 import type { ToolstackDomainConfig } from '@xenlab/xen-public';
 import type { Dom0Host } from './dom0-host.ts';
+import { hvmBuilder } from './hvm-builder.ts';
 import { pvBuilder } from './pv-builder.ts';
 
 export interface BuildContext {
@@ -42,6 +43,12 @@ export interface BuiltDomain {
   store: { gfn: number; mfn: number; port: number };
   /** The console page and its event channel in the guest (the console backend binds it). */
   console: { gfn: number; mfn: number; port: number };
+  /**
+   * The guest's console when its own process serves it instead of the PV console ring (HVM:
+   * COM1 in qemu-dm): `xl console` attaches to this socket (same replay byte) and its log.
+   */
+  consoleSocket?: string;
+  consoleLog?: string;
   /** Extra `/local/domain/<id>/...` nodes (relative paths) this type wants. */
   xenstore?: Record<string, string>;
   /** Starts the domain's processes once xenstore and backends are set up; resolves when ready. */
@@ -61,6 +68,7 @@ export interface DomainBuilder {
 
 export const BUILDERS: Partial<Record<ToolstackDomainConfig['type'], DomainBuilder>> = {
   pv: pvBuilder,
+  hvm: hvmBuilder,
 };
 
 export class UndoStack {

@@ -19,6 +19,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { SharedMemory } from '@xenlab/ring-buffers';
 import {
+  XEN_DOMCTL_CDF,
   SHUTDOWN,
   XEN_DOMINF,
   XenError,
@@ -156,7 +157,7 @@ export class ToolstackService {
     };
     const uuid = cfg.uuid ?? randomUUID();
     try {
-      const { domain: domid, token } = await hc.call('domctl', 'createdomain', { max_vcpus: cfg.vcpus, handle: uuid.replace(/-/g, '') });
+      const { domain: domid, token } = await hc.call('domctl', 'createdomain', { max_vcpus: cfg.vcpus, handle: uuid.replace(/-/g, ''), flags: cfg.type === 'hvm' ? XEN_DOMCTL_CDF.hvm : 0 });
       undo.push('destroydomain', () => hc.call('domctl', 'destroydomain', { domain: domid }));
       await hc.call('domctl', 'max_mem', { domain: domid, max_memkb: cfg.maxmem * 1024 });
       const dir = join(this.h.layout.dom0Dir, 'domains', String(domid));
@@ -174,7 +175,9 @@ export class ToolstackService {
       undo.push('release', () => xs.releaseDomain(domid));
       const cons = await this.console.attach(domid, cfg.name, built.console.port);
       undo.push('console detach', () => this.console.detach(domid));
-      await xs.write(`/local/domain/${domid}/console/tty`, cons.socketPath);
+      const consoleSocket = built.consoleSocket ?? cons.socketPath;
+      const consoleLog = built.consoleLog ?? cons.logPath;
+      await xs.write(`/local/domain/${domid}/console/tty`, consoleSocket);
       check();
 
       await built.start();
@@ -184,7 +187,7 @@ export class ToolstackService {
 
       let markGone!: () => void;
       const gone = new Promise<void>((r) => (markGone = r));
-      const rec: DomainRecord = { domid, cfg, uuid, built, consoleSocket: cons.socketPath, consoleLog: cons.logPath, dir, state: 'running', gone, markGone };
+      const rec: DomainRecord = { domid, cfg, uuid, built, consoleSocket, consoleLog, dir, state: 'running', gone, markGone };
       this.domains.set(domid, rec);
       undo.commit();
       o.conn && (o.conn.onClose = o.conn.onClose.filter((f) => f !== onClose));

@@ -1,0 +1,126 @@
+/**
+ * HVM guests through the user's commands (issue 7): `xl create` of an xl.cfg with
+ * `type = "hvm"` on a booted host goes to dom0's toolstack service, which dispatches to the HVM
+ * builder (dom0/src/toolstack/hvm-builder.ts) and starts one qemu-dm process; COM1 is the
+ * guest's console (`serial = "pty"`). Checked: console output, APM power-off handled by the
+ * toolstack's on_poweroff, `xl destroy` of a running guest, and that nothing is left behind (no
+ * domain, no qemu-dm, no xenstore node, no event channel of its ioreq server in dom0). Every wait
+ * is bounded; the host is always stopped.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DOMID_SELF, EVTCHNSTAT, HypercallClient, hostLayout } from '@xenlab/xen-public';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = (n: string) => join(root, 'node_modules/.bin', n);
+let dir: string;
+let env: NodeJS.ProcessEnv;
+let hc: HypercallClient;
+const tool = async (name: string, ...args: string[]) => (await run(process.execPath, [bin(name), ...args], { env, timeout: 60_000 })).stdout;
+const xl = (...args: string[]) => tool('xl', ...args);
+
+async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const domidOf = async (name: string): Promise<number | undefined> => {
+  const m = new RegExp(`^${name} +(\\d+) `, 'm').exec(await xl('list'));
+  return m ? Number(m[1]) : undefined;
+};
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'xenlab-hvm-xl-'));
+  env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
+  delete env.XENLAB_ON_CRASH;
+  await tool('xenlab', 'start', '--pcpus', '2', '--memory', '32', '--dom0-memory', '8');
+  const L = hostLayout(dir);
+  hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
+}, 60_000);
+
+afterAll(async () => {
+  hc?.close();
+  try {
+    await tool('xenlab', 'stop');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+function hvmConfig(name: string, image: Uint8Array): string {
+  const disk = join(dir, `${name}.img`);
+  const bytes = new Uint8Array(4 << 20);
+  bytes.set(image, 0);
+  writeFileSync(disk, bytes);
+  const cfg = join(dir, `${name}.cfg`);
+  writeFileSync(cfg, [`name = "${name}"`, 'type = "hvm"', 'memory = 4', `disk = [ 'format=raw, vdev=hda, access=rw, target=${disk}' ]`, 'boot = "c"', 'serial = "pty"', 'on_poweroff = "destroy"', ''].join('\n'));
+  return cfg;
+}
+
+/** No domain, no qemu-dm, no xenstore node, no dom0 event channel to it. */
+async function expectNoTrace(domid: number, dmPid: number): Promise<void> {
+  await until(`d${domid} gone`, 15_000, async () => !(await hc.call('sysctl', 'getdomaininfolist', { first_domain: domid, max_domains: 1 })).some((d) => d.domain === domid));
+  await until(`qemu-dm ${dmPid} gone`, 10_000, () => !pidAlive(dmPid));
+  expect(await tool('xenstore-ls', '/local/domain')).not.toMatch(new RegExp(`^${domid} = `, 'm'));
+  expect(await tool('xenstore-ls', '/local/domain/0')).not.toMatch(new RegExp(`^ *device-model = [^\\n]*\\n +${domid} = `, 'm'));
+  expect(await tool('xenstore-read', `/local/domain/0/device-model/${domid}/state`).catch(() => 'absent')).toBe('absent');
+  for (let port = 1; port < 64; port++) {
+    const s = await hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).catch(() => undefined);
+    if (s && (s.status === EVTCHNSTAT.interdomain || s.status === EVTCHNSTAT.unbound)) expect(s.dom, `dom0 port ${port}`).not.toBe(domid);
+  }
+  expect(existsSync(join(dir, 'qemu-dm', String(domid)))).toBe(false);
+}
+
+describe('xl create type = "hvm"', () => {
+  it('hello: COM1 on the console, APM power-off, on_poweroff=destroy leaves nothing', async () => {
+    const cfg = hvmConfig('hello-hvm', new Uint8Array(readFileSync(join(root, 'guests/hello.bin'))));
+    await xl('create', cfg);
+    const domid = (await domidOf('hello-hvm'))!;
+    expect(domid).toBeGreaterThan(0);
+    const dmPid = Number(await tool('xenstore-read', `/local/domain/${domid}/image/device-model-pid`));
+    expect(pidAlive(dmPid)).toBe(true);
+    const log = join(dir, 'logs', `console-d${domid}.log`);
+    await until('hello on COM1', 60_000, () => existsSync(log) && readFileSync(log, 'utf8').includes('Hello from a xenlab guest!'));
+    await expectNoTrace(domid, dmPid);
+  }, 90_000);
+
+  it('a running HVM guest: xl console shows its COM1, xl destroy ends it and its qemu-dm', async () => {
+    const sector = new Uint8Array(512).fill(0x90); // no 55AA: the BIOS prints a message and halts
+    const cfg = hvmConfig('nosig-hvm', sector);
+    await xl('create', cfg);
+    const domid = (await domidOf('nosig-hvm'))!;
+    const dmPid = Number(await tool('xenstore-read', `/local/domain/${domid}/image/device-model-pid`));
+    // attach the way `xl console --replay` does: the domain's console/tty socket, replay byte first
+    const tty = (await tool('xenstore-read', `/local/domain/${domid}/console/tty`)).trim();
+    let seen = '';
+    const sock = connect(tty);
+    sock.on('data', (d) => (seen += d.toString('latin1')));
+    await new Promise<void>((r, j) => sock.once('connect', () => r()).once('error', j));
+    sock.write(Buffer.from([0x12]));
+    await until('the BIOS message on xl console', 60_000, () => seen.includes('No bootable disk: the boot sector has no 55AA signature.'));
+    expect(await xl('list')).toMatch(new RegExp(`^nosig-hvm +${domid} `, 'm'));
+    await xl('destroy', String(domid));
+    sock.destroy();
+    await expectNoTrace(domid, dmPid);
+  }, 90_000);
+});
