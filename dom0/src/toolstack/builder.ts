@@ -15,8 +15,9 @@
  *     unpause
  *   service.destroy(domid)
  *     backends detach, RELEASE, xenstore rm
- *     built.destroy()  --------------------------->   stop the processes it started
+ *     built.freeze()  ---------------------------->   stop the processes (SIGSTOP)
  *     destroydomain (frees every frame)
+ *     built.destroy()  --------------------------->   end the processes it started
  *
  * Every step registers its undo on `ctx.undo` so a failure anywhere (or xl going away mid-create)
  * rolls the domain back completely. To add a type: write `<type>-builder.ts` exporting a
@@ -53,6 +54,11 @@ export interface BuiltDomain {
   xenstore?: Record<string, string>;
   /** Starts the domain's processes once xenstore and backends are set up; resolves when ready. */
   start(): Promise<void>;
+  /**
+   * Freezes the domain's processes (SIGSTOP) so none touches guest memory while the hypervisor
+   * frees it; `destroy` then ends them. Without it a dying kernel process would crash the domain.
+   */
+  freeze?(): void;
   /** Stops whatever `start` started (idempotent). The service destroys the domain afterwards. */
   destroy(): Promise<void>;
   /** Called once if a process of the domain exits unexpectedly (the domain crashed meanwhile). */

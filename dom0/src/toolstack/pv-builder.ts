@@ -111,6 +111,10 @@ export const pvBuilder: DomainBuilder = {
           });
         });
       },
+      freeze() {
+        stopping = true;
+        if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGSTOP');
+      },
       async destroy() {
         stopping = true;
         const p = proc;

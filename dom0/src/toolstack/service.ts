@@ -308,10 +308,11 @@ export class ToolstackService {
     await this.blkback.detach(domid).catch(quiet('blkback'));
     await xs.releaseDomain(domid).catch(() => {});
     await this.removeTree(domid, rec.uuid);
-    await rec.built.destroy().catch(quiet('processes'));
+    rec.built.freeze?.();
     await hc.call('domctl', 'destroydomain', { domain: domid }).catch((e: unknown) => {
       if (!(e instanceof XenError && e.errno === 'ESRCH')) quiet('destroydomain')(e);
     });
+    await rec.built.destroy().catch(quiet('processes'));
     rmSync(rec.dir, { recursive: true, force: true });
     log(`d${domid} '${rec.cfg.name}' destroyed`);
   }

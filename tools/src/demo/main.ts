@@ -1,79 +1,82 @@
 /**
- * `npm run demo`: until a whole host boots, the demo shows the foundation every xenlab I/O path
- * stands on: two processes, one shared page, Xen's blkif ring and a doorbell in each direction.
+ * `npm run demo`: a whole xenlab host in a temporary run directory, driven with the same
+ * commands a user types:
  *
- *   1. a front end fills a ring page and publishes requests; the ring lab dumps the page;
- *   2. a back end process answers them, and the front end process checks each response;
- *   3. then 200,000 requests cross between two processes, with notification hold-off on and off.
+ *   1. `xenlab start`: hypervisor -> dom0 -> xenstored, the toolstack and the backends;
+ *   2. `xl create -c guests/hello.cfg`: a PV guest prints through INT 10h -> shim -> console ring
+ *      -> dom0's console backend, then powers off (on_poweroff=destroy);
+ *   3. `xl create -c guests/diskex.cfg`: the disk exerciser reads and writes a scratch image through
+ *      blkfront -> shared ring -> blkback -> the image, with grant copies; its checksums are checked
+ *      against the image here;
+ *   4. `xl create guests/echo.cfg`, `xl list`, `xl block-list`, `xl destroy`;
+ *   5. `xenlab stop`, and the run directory is removed, whatever happened.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  blkifRequest,
-  blkifSegment,
-  BLKIF_ENTRY_BYTES,
-  BLKIF_OP,
-  Doorbell,
-  FrontRing,
-  SharedMemory,
-} from '@xenlab/ring-buffers';
-import { runPeerPair } from '@xenlab/ring-buffers/testing';
-import { dump, echoBlkif, toJson } from '../ring-lab/ring-lab.ts';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const guests = join(root, 'guests');
 const say = (s = '') => console.log(s);
+const indent = (s: string) => s.trimEnd().split('\n').map((l) => `    ${l}`).join('\n');
 
-async function main(): Promise<void> {
+/** diskex's checksum (guests/README.md): sum = rol(sum, 1) + word, over little-endian words. */
+function diskexSum(b: Uint8Array): string {
+  let s = 0;
+  for (let i = 0; i + 1 < b.length; i += 2) s = ((((s << 1) | (s >>> 15)) & 0xffff) + (b[i]! | (b[i + 1]! << 8))) & 0xffff;
+  return s.toString(16).toUpperCase().padStart(4, '0');
+}
+
+async function main(): Promise<number> {
+  const started = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-demo-'));
+  const env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
+  const cmd = async (name: string, ...args: string[]) => {
+    say(`$ ${name} ${args.map((a) => (a.includes(' ') ? `'${a}'` : a)).join(' ')}`);
+    const r = await run(process.execPath, [join(root, 'node_modules/.bin', name), ...args], { env, timeout: 60_000 });
+    return r.stdout;
+  };
+  let up = false;
   try {
-    say('xenlab demo: a blkif shared ring between two processes (the foundation of every PV device)\n');
-    const file = join(dir, 'ring.page');
-    const shm = SharedMemory.create(file, 4096);
-    const front = FrontRing.init(shm.buffer, 0, 4096, BLKIF_ENTRY_BYTES);
-    say(`1. The front end initialises a ring page in ${file}:`);
-    say(`   ${front.nrEnts} slots of ${BLKIF_ENTRY_BYTES} bytes after a 64-byte header; req_event = rsp_event = 1.`);
-    for (let i = 0; i < 3; i++) {
-      const off = front.nextRequestOffset();
-      blkifRequest.write(front.view, off, { operation: BLKIF_OP.READ, nrSegments: 1, handle: 51712, id: BigInt(100 + i), sectorNumber: i * 8 });
-      blkifSegment.write(front.view, off + blkifRequest.offsetOf('seg', 0), { gref: 8 + i, firstSect: 0, lastSect: 7 });
-      front.produced();
-    }
-    const kick = front.pushRequests();
-    say(`   It publishes 3 read requests; RING_PUSH_REQUESTS_AND_CHECK_NOTIFY says ${kick ? 'notify' : 'no notify'} (req_event was 1).\n`);
-    say('2. What the page holds now (npx xenlab-ring dump --proto blkif --file ...):');
-    const d = dump('blkif', shm.buffer, 0) as { header: unknown; requests: unknown[] };
-    say(indent(toJson({ header: d.header, firstRequest: d.requests[0] })));
-    const echo = echoBlkif(shm.buffer, 0);
-    say(`\n   A back end answers them (npx xenlab-ring echo): ${echo.answered} responses, notify=${echo.notify},`);
-    say(`   and re-arms req_event to ${echo.header.reqEvent} (req_cons + 1) before going idle, as Xen's blkback does.`);
-    shm.close();
+    say(`xenlab demo: one host in ${dir}\n`);
+    say(indent(await cmd('xenlab', 'start', '--pcpus', '2', '--memory', '64', '--dom0-memory', '16')));
+    up = true;
+    say();
 
-    say('\n3. Now two separate processes share a ring file and kick each other with doorbells');
-    say(`   (spin up to ${Doorbell.defaultSpinUs} µs, then sleep on a futex; no wake system call if the peer is awake).`);
-    const count = 200_000;
-    for (const holdOff of [true, false]) {
-      const r = await runPeerPair({ count, holdOff, spinUs: Doorbell.defaultSpinUs, idleTimeoutMs: 20_000, pushEvery: 1 });
-      const errors = r.front.errors + r.back.errors;
-      say(
-        `   hold-off ${holdOff ? 'on ' : 'off'}: ${count.toLocaleString()} requests in ${r.wallMs.toFixed(0)} ms ` +
-          `(${Math.round((count / r.wallMs) * 1000).toLocaleString()} req/s), ` +
-          `${(r.front.kicksSent + r.back.kicksSent).toLocaleString()} notifications, ` +
-          `${(r.front.wakeSyscalls + r.back.wakeSyscalls).toLocaleString()} wake syscalls, ${errors} errors`,
-      );
-      if (errors) throw new Error(r.front.firstError ?? r.back.firstError ?? 'ring errors');
-    }
-    say('\n   With hold-off, a side notifies only when its peer asked (req_event/rsp_event), so one kick');
-    say('   covers a whole batch. Read docs/shared-rings.md for the rules, and `npm run bench -- ring` for numbers.');
+    say(indent(await cmd('xl', 'create', '-c', join(guests, 'hello.cfg'))));
+    say(`    (the console log ${join('logs/console/guest-hello.log')} has it from the first byte; on_poweroff=destroy removed the domain)\n`);
+
+    const img = join(dir, 'diskex-scratch.img');
+    writeFileSync(img, '');
+    truncateSync(img, 4 << 20);
+    const out = await cmd('xl', 'create', '-c', join(guests, 'diskex.cfg'), `disk=['format=raw, vdev=xvda, access=rw, target=${img}']`, `kernel="${join(guests, 'diskex.bin')}"`);
+    say(indent(out));
+    const disk = readFileSync(img);
+    const wrote = /WRITE43 .*SUM=([0-9A-F]{4})/.exec(out)?.[1];
+    const onDisk = diskexSum(disk.subarray(64 * 512, 72 * 512));
+    say(`    image check: LBA 64..71 on disk sum to ${onDisk}, the guest wrote ${wrote ?? '?'}: ${onDisk === wrote ? 'match' : 'MISMATCH'}\n`);
+
+    await cmd('xl', 'create', join(guests, 'echo.cfg'), `disk=['${img},raw,xvda,rw']`);
+    say(indent(await cmd('xl', 'list')));
+    say(indent(await cmd('xl', 'block-list', 'echo')));
+    await cmd('xl', 'destroy', 'echo');
+    say(indent(await cmd('xl', 'list')));
+    say();
+    say(indent((await cmd('xl', 'dmesg')).split('\n').filter((l) => l.includes('dom0: d') || l.includes('shutdown')).join('\n')));
+    say(`\ndemo finished in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    return onDisk === wrote ? 0 : 1;
+  } catch (e) {
+    const x = e as { stderr?: string; message: string };
+    process.stderr.write(`demo failed: ${x.stderr || x.message}\n`);
+    return 1;
   } finally {
+    if (up) await run(process.execPath, [join(root, 'node_modules/.bin/xenlab'), 'stop'], { env, timeout: 30_000 }).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function indent(s: string): string {
-  return s.replace(/^/gm, '   ');
-}
-
-main().catch((e) => {
-  console.error(`demo failed: ${(e as Error).message}`);
-  process.exit(1);
-});
+main().then((c) => process.exit(c));

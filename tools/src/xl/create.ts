@@ -100,18 +100,16 @@ export async function cmdConsole(host: Host, argv: string[]): Promise<void> {
   await attachConsole(d.consoleSocket, { replay: argv.includes('--replay') });
 }
 
-const STATES = ['Unknown', 'Initialising', 'InitWait', 'Initialised', 'Connected', 'Closing', 'Closed', 'Reconfiguring', 'Reconfigured'];
-
 export async function cmdBlockList(host: Host, argv: string[]): Promise<void> {
   const json = argv.includes('--json');
   const domid = await resolveDomain(host, 'xl block-list', argv.find((a) => !a.startsWith('-')));
   const devs = await withToolstack(host, 'xl block-list', (t) => t.call('xl block-list', 'block-list', { domid }));
   if (json) return out(JSON.stringify(devs, null, 2));
-  // xl 4.17's layout: "%-5s %-3s %-6s %-5s %-6s %-8s %-30s" then rows "%-5d %-3d %-6d %-5d %-6d %-8d %-30s".
+  // xl 4.17's layout: "%-5s %-3s %-6s %-5s %-6s %-8s %-30s", rows "%-5d %-3d %-6d %-5d %-6d %-8d %-30s"
+  // (devid, backend domid, frontend domid, frontend state, event channel, ring-ref, backend path).
   out(`${'Vdev'.padEnd(5)} ${'BE'.padEnd(3)} ${'handle'.padEnd(6)} ${'state'.padEnd(5)} ${'evt-ch'.padEnd(6)} ${'ring-ref'.padEnd(8)} ${'BE-path'.padEnd(30)}`);
   for (const d of devs) {
     const n = (v: number | null, w: number) => String(v ?? -1).padEnd(w);
-    out(`${String(d.devid).padEnd(5)} ${String(d.backendId).padEnd(3)} ${n(d.frontendState === null ? null : 0, 6)} ${n(d.frontendState, 5)} ${n(d.eventChannel, 6)} ${n(d.ringRef, 8)} ${d.backendPath.padEnd(30)}`);
+    out(`${String(d.devid).padEnd(5)} ${String(d.backendId).padEnd(3)} ${String(domid).padEnd(6)} ${n(d.frontendState, 5)} ${n(d.eventChannel, 6)} ${n(d.ringRef, 8)} ${d.backendPath.padEnd(30)}`);
   }
-  void STATES;
 }
