@@ -67,15 +67,27 @@ afterAll(async () => {
   }
 }, 60_000);
 
-function hvmConfig(name: string, image: Uint8Array): string {
+/** A 4 MiB disk with `image` at LBA 0 and a known pattern after it (as the PV suite's disks). */
+function hvmConfig(name: string, image: Uint8Array, o: { type?: 'hvm' | 'pv'; extra?: string[] } = {}): string {
   const disk = join(dir, `${name}.img`);
   const bytes = new Uint8Array(4 << 20);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = ((i >> 9) * 7 + (i & 511) * 3) & 0xff;
   bytes.set(image, 0);
   writeFileSync(disk, bytes);
   const cfg = join(dir, `${name}.cfg`);
-  writeFileSync(cfg, [`name = "${name}"`, 'type = "hvm"', 'memory = 4', `disk = [ 'format=raw, vdev=hda, access=rw, target=${disk}' ]`, 'boot = "c"', 'serial = "pty"', 'on_poweroff = "destroy"', ''].join('\n'));
+  const type = o.type ?? 'hvm';
+  const vdev = type === 'hvm' ? 'hda' : 'xvda';
+  const lines = [`name = "${name}"`, `type = "${type}"`, 'memory = 4', `disk = [ 'format=raw, vdev=${vdev}, access=rw, target=${disk}' ]`, 'on_poweroff = "destroy"'];
+  if (type === 'hvm') lines.push('boot = "c"', 'serial = "pty"');
+  writeFileSync(cfg, [...lines, ...(o.extra ?? []), ''].join('\n'));
   return cfg;
 }
+
+/** diskex's report: from its first line (DISKEX ...) to DONE, line endings normalised. */
+const report = (text: string) => {
+  const at = text.indexOf('DISKEX');
+  return at < 0 ? '' : text.slice(at).replace(/\r\n/g, '\n').split('\n').filter((l) => l).join('\n');
+};
 
 /** No domain, no qemu-dm, no xenstore node, no dom0 event channel to it. */
 async function expectNoTrace(domid: number, dmPid: number): Promise<void> {
@@ -103,6 +115,50 @@ describe('xl create type = "hvm"', () => {
     await until('hello on COM1', 60_000, () => existsSync(log) && readFileSync(log, 'utf8').includes('Hello from a xenlab guest!'));
     await expectNoTrace(domid, dmPid);
   }, 90_000);
+
+  it('diskex booted from disk prints exactly what the same disk prints as a PV guest; the images end up identical', async () => {
+    const program = new Uint8Array(readFileSync(join(root, 'guests/diskex.bin')));
+    const hvmCfg = hvmConfig('diskex-hvm', program);
+    const pvCfg = hvmConfig('diskex-pv', program, { type: 'pv' });
+    await xl('create', hvmCfg);
+    await xl('create', pvCfg);
+    const hvmId = (await domidOf('diskex-hvm'))!;
+    const pvId = (await domidOf('diskex-pv'))!;
+    const hvmDm = Number(await tool('xenstore-read', `/local/domain/${hvmId}/image/device-model-pid`));
+    const hvmLog = join(dir, 'logs', `console-d${hvmId}.log`);
+    const pvLog = join(dir, 'logs', 'console', 'guest-diskex-pv.log');
+    const read = (p: string) => (existsSync(p) ? readFileSync(p, 'latin1') : '');
+    await until('diskex DONE under HVM and PV', 120_000, () => /^DONE/m.test(read(hvmLog)) && /^DONE/m.test(read(pvLog)));
+    const hvm = report(read(hvmLog));
+    expect(hvm).toMatch(/^DISKEX/);
+    expect(hvm).toMatch(/\nDONE$/);
+    expect(hvm).toBe(report(read(pvLog)));
+    await expectNoTrace(hvmId, hvmDm);
+    await until('the PV guest gone', 15_000, async () => (await domidOf('diskex-pv')) === undefined);
+    expect(Buffer.compare(readFileSync(join(dir, 'diskex-hvm.img')), readFileSync(join(dir, 'diskex-pv.img')))).toBe(0);
+  }, 150_000);
+
+  it('qemu-dm killed: only its guest crashes (on_crash = "preserve" keeps it), xl destroy still works', async () => {
+    const a = hvmConfig('keep-hvm', new Uint8Array(512).fill(0x90));
+    const b = hvmConfig('victim-hvm', new Uint8Array(512).fill(0x90), { extra: ['on_crash = "preserve"'] });
+    await xl('create', a);
+    await xl('create', b);
+    const aId = (await domidOf('keep-hvm'))!;
+    const bId = (await domidOf('victim-hvm'))!;
+    const aDm = Number(await tool('xenstore-read', `/local/domain/${aId}/image/device-model-pid`));
+    const bDm = Number(await tool('xenstore-read', `/local/domain/${bId}/image/device-model-pid`));
+    const logOf = (d: number) => join(dir, 'logs', `console-d${d}.log`);
+    await until('both BIOSes halted with their message', 60_000, () => [aId, bId].every((d) => existsSync(logOf(d)) && readFileSync(logOf(d), 'latin1').includes('55AA')));
+    process.kill(bDm, 'SIGKILL');
+    await until('the victim crashed', 15_000, async () => new RegExp(`^victim-hvm +${bId} .* -+c-+ `, 'm').test(await xl('list')) || new RegExp(`^victim-hvm +${bId} +\\S+ +\\S+ +\\S*c`, 'm').test(await xl('list')));
+    expect(await xl('dmesg')).toMatch(new RegExp(`d${bId}: shutdown \\(crash\\): its device model went away`));
+    expect(await xl('list')).toMatch(new RegExp(`^keep-hvm +${aId} .*-b----|^keep-hvm +${aId} .*r-----`, 'm'));
+    expect(pidAlive(aDm)).toBe(true);
+    await xl('destroy', String(bId));
+    await expectNoTrace(bId, bDm);
+    await xl('destroy', String(aId));
+    await expectNoTrace(aId, aDm);
+  }, 120_000);
 
   it('a running HVM guest: xl console shows its COM1, xl destroy ends it and its qemu-dm', async () => {
     const sector = new Uint8Array(512).fill(0x90); // no 55AA: the BIOS prints a message and halts
