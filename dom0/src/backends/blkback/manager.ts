@@ -47,6 +47,10 @@ export class BlkbackManager {
       for await (const ev of this.rootWatch!) {
         const m = /^\/local\/domain\/0\/backend\/vbd\/(\d+)\/(\d+)(?:\/|$)/.exec(ev.path);
         if (m) this.serial(() => this.maybeAttach(Number(m[1]), Number(m[2])));
+        // A removed backend directory (by the toolstack or by hand) ends its device.
+        for (const v of this.vbds.values()) {
+          if (v.path === ev.path || v.path.startsWith(`${ev.path}/`)) this.serial(() => this.removeIfGone(v));
+        }
       }
     })();
   }
@@ -72,6 +76,12 @@ export class BlkbackManager {
     const next = this.chain.then(f).catch((e) => this.h.log(`blkback: ${(e as Error).message}`));
     this.chain = next;
     return next;
+  }
+
+  private async removeIfGone(v: Vbd): Promise<void> {
+    if (this.vbds.get(v.path) !== v || (await this.h.xs.exists(v.path))) return;
+    this.h.log(`blkback d${v.domid}/${v.devid}: backend directory removed; device torn down`);
+    await this.teardown(v);
   }
 
   private async maybeAttach(domid: number, devid: number): Promise<void> {
@@ -134,7 +144,16 @@ export class BlkbackManager {
       log: (l) => this.h.log(`blkback d${v.domid}/${v.devid}: ${l}`),
     });
     const dev = v.device;
-    const unbind = this.h.events.on(bound.local_port, () => void dev.kick());
+    let reported = false;
+    const unbind = this.h.events.on(bound.local_port, () =>
+      void dev.kick().then(() => {
+        // The device's own log is rate-limited; a stopped ring is always worth one line here.
+        if (dev.stopped && !reported) {
+          reported = true;
+          this.h.log(`blkback d${v.domid}/${v.devid}: ring stopped (${dev.stopped}); the frontend must reconnect`);
+        }
+      }),
+    );
     v.ring = { handle: m.handle, port: bound.local_port, unbind };
   }
 
