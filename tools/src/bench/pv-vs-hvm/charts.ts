@@ -156,7 +156,8 @@ export function svgToPng(svg: string): Uint8Array {
 
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return 'n/a';
-  if (Number.isInteger(v)) return String(v);
+  const r = Math.round(v);
+  if (Number.isInteger(v) || (Math.abs(v) >= 1 && Math.abs(v - r) < 1e-9 * Math.abs(v))) return String(r);
   const a = Math.abs(v);
   if (a >= 1000) return v.toFixed(0);
   if (a >= 100) return v.toFixed(1);

@@ -81,7 +81,7 @@ export const SCENARIOS: readonly Scenario[] = [
   {
     name: 'randread',
     image: 'randread.bin',
-    description: 'random 4 KiB reads (8 sectors per call) over an 8 MiB span',
+    description: 'random 4 KiB reads, 8 sectors per INT 13h AH=42h call, LBAs from an LCG',
     full: { params: [8192, 0x7ff, 1], diskSectors: DATA_LBA + 0x800 * 8 },
     quick: { params: [128, 0xff, 1], diskSectors: DATA_LBA + 0x100 * 8 },
     metric: { name: 'IOPS', unit: 'ops/s', better: 'higher' },
