@@ -11,7 +11,7 @@ import { execSync } from 'node:child_process';
 import os from 'node:os';
 import type { BenchSuite } from './suite.ts';
 
-const SUITE_NAMES = ['ring', 'cpu', 'xenstore', 'hypervisor', 'pv-vs-hvm', 'hvm-io'] as const;
+const SUITE_NAMES = ['ring', 'cpu', 'xenstore', 'hypervisor', 'pv-vs-hvm', 'hvm-io', 'pv-blk'] as const;
 const SUITES: Record<string, () => Promise<BenchSuite>> = Object.fromEntries(
   SUITE_NAMES.map((n) => [n, () => import(`./${n}.ts`) as Promise<BenchSuite>]),
 );

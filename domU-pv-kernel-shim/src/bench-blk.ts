@@ -1,0 +1,156 @@
+/**
+ * The shim's block benchmark mode (used by `npm run bench -- pv-blk`): a process that acts as a
+ * PV domain's kernel with one vbd and drives blkfront directly with many requests in flight,
+ * so the numbers are the PV block path itself (grants, ring, event channels, dom0's blkback and
+ * the image) without a guest program's one-request-at-a-time INT 13h in front.
+ *
+ *   XENLAB_DOMAIN_TOKEN=... tsx bench-blk.ts '<BenchBlkConfig as JSON>'
+ *
+ * Real: the hypervisor (populate_physmap, grant table, event channels, grant copies done by
+ * blkback), dom0's blkback, the xenbus handshake. Not the product path: xenstore is reached
+ * over xenstored's socket rather than a ring (the domain is not introduced). Prints one JSON
+ * line per workload, then `done`.
+ */
+import { BLKIF_ENTRY_BYTES, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
+import { DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient } from '@xenlab/xen-public';
+import { DomainEvents, XenstoreClient } from '@xenlab/xenstore-client';
+import { Blkfront, type BlkDiskInfo, type BlkfrontSegment } from './blkfront/blkfront.ts';
+import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
+import { createFrontendMachine } from './blkfront/xenbus-frontend.ts';
+import { GuestGrantTable } from './grant-table.ts';
+
+export interface BenchBlkWorkload {
+  name: string;
+  op: 'read' | 'write';
+  pattern: 'seq' | 'rand';
+  /** Bytes per I/O (a multiple of 4096; above 44 KiB an I/O is several ring requests). */
+  bytes: number;
+  /** I/Os to do (seq: wraps around the disk). */
+  count: number;
+  /** I/Os in flight. */
+  depth: number;
+}
+
+export interface BenchBlkConfig {
+  hypervisorSocket: string;
+  xenstoredSocket: string;
+  domid: number;
+  devid: number;
+  pages: number;
+  workloads: BenchBlkWorkload[];
+}
+
+const PAGE = 4096;
+const SEGS = 11;
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '{}') as BenchBlkConfig;
+  const hc = await HypercallClient.connect(cfg.hypervisorSocket, process.env.XENLAB_DOMAIN_TOKEN ?? '', { owner: true });
+  const mm = SharedMemory.open(hc.info.machine_memory);
+  const pop = await hc.call('memory_op', 'populate_physmap', { domid: DOMID_SELF, extent_start: Array.from({ length: cfg.pages }, (_, i) => i) });
+  const mfns = pop.extent_start;
+  const gt = await hc.call('grant_table_op', 'setup_table', { dom: DOMID_SELF, nr_frames: 4 });
+  const gnttab = new GuestGrantTable(gt.frame_list.map((m) => new GrantFrame(mm.buffer, m * PAGE)));
+  const events = new DomainEvents(hc, mm.buffer, 50);
+  const xs = await XenstoreClient.connect(cfg.xenstoredSocket);
+  const fe = `/local/domain/${cfg.domid}/device/vbd/${cfg.devid}`;
+  const be = await xs.readString(`${fe}/backend`);
+
+  let ring: FrontRing | undefined;
+  let front: Blkfront | undefined;
+  let port = 0;
+  let send: () => void = () => {};
+  let ready!: (f: Blkfront) => void;
+  const connected = new Promise<Blkfront>((r) => (ready = r));
+  const driver = new FrontendXenbusDriver({
+    store: xs,
+    frontendPath: fe,
+    backendPath: be,
+    machine: createFrontendMachine(),
+    setupRing: async () => {
+      ring = FrontRing.init(mm.buffer as ArrayBuffer, mfns[0]! * PAGE, PAGE, BLKIF_ENTRY_BYTES);
+      const ref = gnttab.grantAccess(DomId(0), Gfn(0), false)!;
+      port = (await hc.call('event_channel_op', 'alloc_unbound', { dom: DOMID_SELF, remote_dom: 0 })).port;
+      send = events.sender(port);
+      events.on(port, () => front?.handleResponses());
+      return { ringRef: ref, eventChannel: port };
+    },
+    connected: (info: BlkDiskInfo) => {
+      front = new Blkfront({ ring: ring!, backendDomid: DomId(0), grants: gnttab, notify: () => send(), info, handle: cfg.devid });
+      void hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).then((s) => {
+        if (s.notify) send = events.sender(port, s.notify);
+        ready(front!);
+      });
+    },
+    teardown: async () => front?.failAll(),
+  });
+  const w = await xs.watch(`${be}/state`);
+  void (async () => {
+    for await (const _ of w) await driver.changed();
+  })();
+  await driver.start();
+  const f = await connected;
+  const sectors = f.info.sectors;
+
+  for (const wl of cfg.workloads) {
+    const pagesPerIo = wl.bytes / PAGE;
+    // Each in-flight slot owns its own pages (GFN 1.. ), so concurrent I/Os never share a buffer.
+    const slotGfn = (slot: number) => 1 + slot * pagesPerIo;
+    if (slotGfn(wl.depth) > cfg.pages) throw new Error(`workload ${wl.name}: ${wl.depth} x ${pagesPerIo} pages do not fit in ${cfg.pages - 1}`);
+    const ioSectors = wl.bytes / 512;
+    const ios = Math.floor(sectors / ioSectors);
+    let next = 0;
+    let seed = 12345;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0), seed);
+    const t0 = performance.now();
+    const c0 = { ...f.counters };
+    let errors = 0;
+    const doIo = async (slot: number, io: number): Promise<void> => {
+      const lba = io * ioSectors;
+      const parts: Promise<number>[] = [];
+      for (let p = 0; p < pagesPerIo; p += SEGS) {
+        const segs: BlkfrontSegment[] = [];
+        for (let i = p; i < Math.min(pagesPerIo, p + SEGS); i++) segs.push({ gfn: Gfn(slotGfn(slot) + i), firstSect: 0, lastSect: 7 });
+        parts.push(f.queueRw(wl.op, lba + p * 8, segs));
+      }
+      f.push();
+      for (const s of await Promise.all(parts)) if (s !== 0) errors++;
+    };
+    const worker = async (slot: number): Promise<void> => {
+      for (;;) {
+        const n = next++;
+        if (n >= wl.count) return;
+        await doIo(slot, wl.pattern === 'seq' ? n % ios : rand() % ios);
+      }
+    };
+    await Promise.all(Array.from({ length: wl.depth }, (_, s) => worker(s)));
+    const ms = performance.now() - t0;
+    const c = f.counters;
+    process.stdout.write(
+      JSON.stringify({
+        name: wl.name,
+        ms,
+        ios: wl.count,
+        bytes: wl.count * wl.bytes,
+        mbPerS: (wl.count * wl.bytes) / 1e6 / (ms / 1000),
+        iops: wl.count / (ms / 1000),
+        errors,
+        requests: c.requests - c0.requests,
+        notificationsSent: c.notificationsSent - c0.notificationsSent,
+        notificationsSuppressed: c.notificationsSuppressed - c0.notificationsSuppressed,
+        evtchn: { ...events.counters },
+      }) + '\n',
+    );
+  }
+  process.stdout.write('done\n');
+  await xs.unwatch(w).catch(() => {});
+  xs.close();
+  await events.stop();
+  hc.close();
+  mm.close();
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench-blk: ${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,161 @@
+/**
+ * `npm run bench -- pv-blk [--quick] [--mib N]`: the PV block path against the host, same run
+ * (issue 6, Performance). Boots a host in a temporary run directory, creates a domain with one
+ * vbd on an N MiB image (256 by default), and runs the shim's block benchmark process
+ * (domU-pv-kernel-shim/src/bench-blk.ts) through blkfront -> ring -> dom0's blkback (grant
+ * copy) -> the image: sequential 64 KiB reads and writes and random 4 KiB reads, many requests
+ * in flight. Baseline: this process reading/writing the same file with fs.readSync/writeSync.
+ * Also `xl create` of the hello guest to its first console byte, against starting a bare `node`.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { HypercallClient, hostLayout } from '@xenlab/xen-public';
+import { XenstoreClient } from '@xenlab/xenstore-client';
+import { stats, type BenchResult } from './suite.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const BENCH_BLK = join(root, 'domU-pv-kernel-shim/src/bench-blk.ts');
+
+interface Workload { name: string; op: 'read' | 'write'; pattern: 'seq' | 'rand'; bytes: number; count: number; depth: number }
+interface GuestResult { name: string; ms: number; mbPerS: number; iops: number; errors: number; requests: number; notificationsSent: number; notificationsSuppressed: number }
+
+function hostBaseline(path: string, w: Workload, sectors: number): { ms: number; mbPerS: number; iops: number } {
+  const fd = openSync(path, w.op === 'read' ? 'r' : 'r+');
+  const buf = Buffer.alloc(w.bytes, 0x5a);
+  const ios = Math.floor((sectors * 512) / w.bytes);
+  let seed = 12345;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0), seed);
+  const t0 = performance.now();
+  for (let n = 0; n < w.count; n++) {
+    const pos = (w.pattern === 'seq' ? n % ios : rand() % ios) * w.bytes;
+    if (w.op === 'read') readSync(fd, buf, 0, w.bytes, pos);
+    else writeSync(fd, buf, 0, w.bytes, pos);
+  }
+  const ms = performance.now() - t0;
+  closeSync(fd);
+  return { ms, mbPerS: (w.count * w.bytes) / 1e6 / (ms / 1000), iops: w.count / (ms / 1000) };
+}
+
+async function spawnToFirstByte(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const t0 = performance.now();
+  const p = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  const first = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${args.join(' ')}: no output within 30 s`)), 30_000);
+    p.stdout!.once('data', () => {
+      clearTimeout(t);
+      resolve(performance.now() - t0);
+    });
+    p.once('exit', (c) => c !== 0 && reject(new Error(`${args.join(' ')} exited ${c}`)));
+  });
+  await new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)));
+  return first;
+}
+
+export async function run_(argv: string[]): Promise<BenchResult> {
+  const quick = argv.includes('--quick');
+  const mi = argv.indexOf('--mib');
+  const mib = mi >= 0 ? Number(argv[mi + 1]) : quick ? 64 : 256;
+  const sectors = (mib << 20) / 512;
+  const seqCount = Math.floor((mib << 20) / 65536);
+  const workloads: Workload[] = [
+    { name: 'seq-read-64k', op: 'read', pattern: 'seq', bytes: 65536, count: seqCount, depth: 16 },
+    { name: 'seq-write-64k', op: 'write', pattern: 'seq', bytes: 65536, count: seqCount, depth: 16 },
+    { name: 'rand-read-4k', op: 'read', pattern: 'rand', bytes: 4096, count: quick ? 5000 : 20000, depth: 32 },
+  ];
+
+  const dir = mkdtempSync(join(tmpdir(), 'xenlab-bench-pvblk-'));
+  const env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
+  const tool = async (name: string, ...args: string[]) => (await run(process.execPath, [join(root, 'node_modules/.bin', name), ...args], { env, timeout: 120_000 })).stdout;
+  let up = false;
+  try {
+    const img = join(dir, 'disk.img');
+    {
+      // A real (non-sparse) image, so both sides read data the page cache holds.
+      const fd = openSync(img, 'w');
+      const chunk = Buffer.alloc(1 << 20);
+      for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) & 0xff;
+      for (let m = 0; m < mib; m++) writeSync(fd, chunk);
+      closeSync(fd);
+    }
+    await tool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
+    up = true;
+    const L = hostLayout(dir);
+    const hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
+    const xs = await XenstoreClient.connect(L.xenstoredSocket);
+    const guest: GuestResult[] = [];
+    let domain = -1;
+    try {
+      const c = await hc.call('domctl', 'createdomain', { max_vcpus: 1 });
+      domain = c.domain;
+      const pages = 1 + 32 * 16;
+      await hc.call('domctl', 'max_mem', { domain, max_memkb: pages * 4 + 64 });
+      const be = `/local/domain/0/backend/vbd/${domain}/51712`;
+      const fe = `/local/domain/${domain}/device/vbd/51712`;
+      await xs.transaction(async (t) => {
+        for (const [k, v] of Object.entries({ params: img, mode: 'w', frontend: fe, 'frontend-id': String(domain), online: '1', state: '1', type: 'file' })) await t.write(`${be}/${k}`, v);
+      });
+      for (const [k, v] of Object.entries({ backend: be, 'backend-id': '0', state: '1', 'virtual-device': '51712' })) await xs.write(`${fe}/${k}`, v);
+      const cfg = { hypervisorSocket: L.hypervisorSocket, xenstoredSocket: L.xenstoredSocket, domid: domain, devid: 51712, pages, workloads };
+      const p = spawn(process.execPath, ['--import', 'tsx', BENCH_BLK, JSON.stringify(cfg)], { env: { ...env, XENLAB_DOMAIN_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      const code = await new Promise<number | null>((r) => p.once('exit', r));
+      if (code !== 0 || !out.includes('done')) throw new Error(`the bench frontend failed (exit ${code}): ${out}`);
+      for (const line of out.split('\n')) if (line.startsWith('{')) guest.push(JSON.parse(line) as GuestResult);
+    } finally {
+      await xs.rm(`/local/domain/0/backend/vbd/${domain}`).catch(() => {});
+      await xs.rm(`/local/domain/${domain}`).catch(() => {});
+      if (domain >= 0) await hc.call('domctl', 'destroydomain', { domain }).catch(() => {});
+      xs.close();
+      hc.close();
+    }
+    const baseline = workloads.map((w) => ({ name: w.name, ...hostBaseline(img, w, sectors) }));
+
+    // xl create -> first console byte, against a bare node start (spawn to first output).
+    const create: number[] = [];
+    const bare: number[] = [];
+    for (let i = 0; i < (quick ? 2 : 4); i++) {
+      bare.push(await spawnToFirstByte(['-e', 'process.stdout.write("x")'], env));
+      create.push(await spawnToFirstByte([join(root, 'node_modules/.bin/xl'), 'create', '-c', join(root, 'guests/hello.cfg')], env));
+    }
+
+    const rows = workloads.map((w, i) => {
+      const g = guest.find((x) => x.name === w.name)!;
+      const b = baseline[i]!;
+      const ratio = w.pattern === 'seq' ? g.mbPerS / b.mbPerS : g.iops / b.iops;
+      return { workload: w, guest: g, host: b, ratio };
+    });
+    const cs = stats(create);
+    const bs = stats(bare);
+    const createRatio = cs.median / bs.median;
+    const fmt = (x: number) => x.toFixed(x >= 100 ? 0 : 2);
+    const summary = [
+      `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback (grant copy) -> file, vs fs.readSync/writeSync of the same file`,
+      ...rows.map((r) =>
+        r.workload.pattern === 'seq'
+          ? `  ${r.workload.name.padEnd(14)} PV ${fmt(r.guest.mbPerS)} MB/s   host ${fmt(r.host.mbPerS)} MB/s   ratio ${r.ratio.toFixed(3)}x  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
+          : `  ${r.workload.name.padEnd(14)} PV ${fmt(r.guest.iops)} IOPS    host ${fmt(r.host.iops)} IOPS    ratio ${r.ratio.toFixed(3)}x  (${r.workload.depth} in flight)`,
+      ),
+      `  xl create -> first console byte ${cs.median.toFixed(0)} ms (median of ${cs.n}); bare node start ${bs.median.toFixed(0)} ms; ratio ${createRatio.toFixed(2)}x`,
+    ].join('\n');
+    return {
+      summary,
+      measurements: { rows, xlCreateFirstByteMs: cs, bareNodeStartMs: bs },
+      targets: {
+        'seq-read >= 0.8x host': { target: '>= 0.8', measured: rows[0]!.ratio, met: rows[0]!.ratio >= 0.8 },
+        'rand-read-4k >= 0.5x host IOPS': { target: '>= 0.5', measured: rows[2]!.ratio, met: rows[2]!.ratio >= 0.5 },
+        'xl create first byte <= 2x bare node': { target: '<= 2', measured: createRatio, met: createRatio <= 2 },
+      },
+    };
+  } finally {
+    if (up) await tool('xenlab', 'stop').catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export { run_ as run };
