@@ -4,7 +4,7 @@
  * little-endian dwords at 4, 8, 12), and the data area from LBA 64 on with every sector's first
  * word stamped with its LBA's low 16 bits, so a workload's checksum can be computed here.
  */
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 
 export const SECTOR = 512;
 export const DATA_LBA = 64;
@@ -24,8 +24,12 @@ export function patchParams(image: Uint8Array, params: readonly number[]): Uint8
   return out;
 }
 
-/** Writes a disk of `sectors` sectors: the patched image, zeroes up to LBA 64, the stamped data area. */
-export function writeDisk(path: string, imagePath: string, params: readonly number[], sectors: number): void {
+/**
+ * Writes a disk of `sectors` sectors: the patched image, zeroes up to LBA 64, the data area with
+ * each sector's first word = its LBA (low 16 bits), or, with `stamp: 'inverted'`, its complement
+ * (so a run of seqwrite, which writes the LBAs, can be told apart from the disk it started on).
+ */
+export function writeDisk(path: string, imagePath: string, params: readonly number[], sectors: number, stamp: 'lba' | 'inverted' = 'lba'): void {
   const image = patchParams(new Uint8Array(readFileSync(imagePath)), params);
   if (image.length > DATA_LBA * SECTOR) throw new Error(`workload image ${imagePath} is larger than ${DATA_LBA} sectors`);
   if (sectors < DATA_LBA + 1) throw new Error(`disk of ${sectors} sectors is too small (needs more than ${DATA_LBA})`);
@@ -39,8 +43,9 @@ export function writeDisk(path: string, imagePath: string, params: readonly numb
     for (let lba = DATA_LBA; lba < sectors; lba += CHUNK_SECTORS) {
       const n = Math.min(CHUNK_SECTORS, sectors - lba);
       for (let k = 0; k < n; k++) {
-        chunk[k * SECTOR] = (lba + k) & 0xff;
-        chunk[k * SECTOR + 1] = ((lba + k) >> 8) & 0xff;
+        const w = stamp === 'lba' ? (lba + k) & 0xffff : ~(lba + k) & 0xffff;
+        chunk[k * SECTOR] = w & 0xff;
+        chunk[k * SECTOR + 1] = w >> 8;
       }
       writeSync(fd, chunk, 0, n * SECTOR, lba * SECTOR);
     }
@@ -76,13 +81,31 @@ export function expectedRandCsum(ops: number, mask: number, seed: number): numbe
   return randreadLbas(ops, mask, seed).reduce((s, lba) => csumStep(s, lba & 0xffff), 0);
 }
 
-/** First words of the sectors of a disk range (to check seqwrite's result on the image). */
-export function firstWords(path: string, lba: number, count: number): number[] {
-  const buf = readFileSync(path);
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const o = (lba + i) * SECTOR;
-    out.push(buf[o]! | (buf[o + 1]! << 8));
+/**
+ * Checks that `count` sectors from LBA 64 carry their LBA in their first word and seqwrite's
+ * fill pattern (word i of its buffer = i, `perCall` sectors a call) after it: what a seqwrite run leaves on the
+ * image. Returns the first problem, or null.
+ */
+export function checkWritten(path: string, count: number, perCall: number): string | null {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = new Uint8Array(CHUNK_SECTORS * SECTOR);
+    for (let done = 0; done < count; done += CHUNK_SECTORS) {
+      const n = Math.min(CHUNK_SECTORS, count - done);
+      readSync(fd, buf, 0, n * SECTOR, (DATA_LBA + done) * SECTOR);
+      for (let k = 0; k < n; k++) {
+        const i = done + k;
+        const o = k * SECTOR;
+        const first = buf[o]! | (buf[o + 1]! << 8);
+        if (first !== ((DATA_LBA + i) & 0xffff)) return `LBA ${DATA_LBA + i} starts with ${first.toString(16)}h, expected its LBA: the write did not reach the image`;
+        // word 1 of the sector: buffer word (sector within the call) * 256 + 1
+        const second = buf[o + 2]! | (buf[o + 3]! << 8);
+        const want = (((i % perCall) * 256) + 1) & 0xffff;
+        if (second !== want) return `LBA ${DATA_LBA + i} word 1 is ${second.toString(16)}h, expected ${want.toString(16)}h`;
+      }
+    }
+    return null;
+  } finally {
+    closeSync(fd);
   }
-  return out;
 }

@@ -135,7 +135,8 @@ export async function runBench(o: RunOptions): Promise<BenchDoc> {
     for (const sc of o.scenarios) {
       const sizing = o.profile === 'quick' ? sc.quick : sc.full;
       const disk = join(work, `${sc.name}.img`);
-      writeDisk(disk, join(WORKLOADS, sc.image), sizing.params, sizing.diskSectors);
+      const image = join(WORKLOADS, sc.image);
+      if (!sc.verifyDisk) writeDisk(disk, image, sizing.params, sizing.diskSectors);
       const reps = new Map<string, Repetition[]>();
       const key = (v: Variant, p: GuestPath) => `${v.label}\u0000${p}`;
       for (let i = 0; i < o.warmups + o.repetitions; i++) {
@@ -143,11 +144,14 @@ export async function runBench(o: RunOptions): Promise<BenchDoc> {
         for (const v of o.variants) {
           for (const path of v.paths) {
             o.onProgress?.(done, total, `${sc.name} ${path}${o.variants.length > 1 ? ` [${v.label}]` : ''} ${warm ? 'warm-up' : `rep ${i - o.warmups + 1}/${o.repetitions}`}`);
-            const r = await o.backends[path].run({
+            if (sc.verifyDisk) writeDisk(disk, image, sizing.params, sizing.diskSectors, 'inverted');
+            const run = await o.backends[path].run({
               path, disk, settings: v.settings,
               maxInstructions: o.maxInstructions ?? 4_000_000_000,
               timeoutMs: o.timeoutMs ?? (o.profile === 'quick' ? 60_000 : 600_000),
             });
+            const diskProblem = run.ok && sc.verifyDisk ? sc.verifyDisk(disk, sizing.params) : null;
+            const r = diskProblem ? { ...run, ok: false, error: `the disk image after the run is wrong: ${diskProblem}` } : run;
             done++;
             if (warm) continue;
             const list = reps.get(key(v, path)) ?? [];

@@ -3,7 +3,7 @@
  * which parameters and disk size (full and quick profiles), which number is the headline and
  * how to check the guest's own result. Adding a scenario is adding an entry here.
  */
-import { DATA_LBA, expectedRandCsum, expectedSeqCsum } from './disk.ts';
+import { checkWritten, DATA_LBA, expectedRandCsum, expectedSeqCsum } from './disk.ts';
 
 export type Profile = 'full' | 'quick';
 
@@ -42,6 +42,11 @@ export interface Scenario {
   unit: { name: string; of(bench: Record<string, string>): number };
   /** Checks the guest's reported result against what the parameters imply; returns a problem or null. */
   verify(bench: Record<string, string>, params: readonly number[]): string | null;
+  /**
+   * For workloads that write: the disk is made afresh before every run with the data area's
+   * stamps inverted, and this checks the image afterwards (a problem, or null).
+   */
+  verifyDisk?(disk: string, params: readonly number[]): string | null;
 }
 
 const MiB = 1024 * 1024;
@@ -77,6 +82,7 @@ export const SCENARIOS: readonly Scenario[] = [
     value: throughput,
     unit: { name: 'MiB', of: (b) => num(b, 'bytes') / MiB },
     verify: (b, p) => check([['sectors', b.sectors, String(p[0])], ['csum', b.csum, hex4(expectedSeqCsum(p[0]!))]]),
+    verifyDisk: (disk, p) => checkWritten(disk, p[0]!, p[1]!),
   },
   {
     name: 'randread',
