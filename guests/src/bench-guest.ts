@@ -59,6 +59,8 @@ const RING_GFN = RAM_PAGES;
 /** A point in the run: host time, guest instructions, and every counter. */
 interface Mark {
   ms: number;
+  /** This process's CPU time (user + system), ms. */
+  cpuMs: number;
   instructions: number;
   counters: Counters;
 }
@@ -105,6 +107,11 @@ export function parseFields(line: string): Record<string, string> {
   return out;
 }
 
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
 function flatten(prefix: string, obj: object, into: Counters): void {
   for (const [k, v] of Object.entries(obj)) {
     if (typeof v === 'number') into[`${prefix}.${k}`] = v;
@@ -120,8 +127,8 @@ function delta(a: Counters, b: Counters): Counters {
   return out;
 }
 
-function finish(job: GuestJob, start: number, clock: LineClock, outcome: GuestRunResult['outcome'], totalInstructions: number, last: Mark): GuestRunResult {
-  const from = clock.bench?.name === 'boot' ? { ms: start, instructions: 0, counters: {} } : clock.begin;
+function finish(job: GuestJob, start: number, startCpu: number, clock: LineClock, outcome: GuestRunResult['outcome'], totalInstructions: number, last: Mark): GuestRunResult {
+  const from = clock.bench?.name === 'boot' ? { ms: start, cpuMs: startCpu, instructions: 0, counters: {} } : clock.begin;
   const to = clock.end;
   let error: string | undefined;
   if (outcome !== 'poweroff') error = `the guest did not power off (${outcome})`;
@@ -136,6 +143,7 @@ function finish(job: GuestJob, start: number, clock: LineClock, outcome: GuestRu
     outcome,
     bench: clock.bench,
     phaseMs: from && to ? to.ms - from.ms : NaN,
+    phaseCpuMs: from && to ? to.cpuMs - from.cpuMs : NaN,
     phaseInstructions: from && to ? to.instructions - from.instructions : 0,
     counters: from && to ? delta(from.counters, to.counters) : {},
     totalMs: last.ms - start,
@@ -179,6 +187,7 @@ class CountingGrantMap implements GrantMapInterface {
 
 export async function runPv(job: GuestJob): Promise<GuestRunResult> {
   const start = performance.now();
+  const startCpu = cpuMs();
   const s = job.settings;
   if (!(Number.isInteger(s.ringPages) && s.ringPages >= 1 && s.ringPages <= MAX_RING_PAGES && (s.ringPages & (s.ringPages - 1)) === 0)) {
     throw new Error(`ring pages must be 1, 2, 4 or 8 (got ${s.ringPages})`);
@@ -270,7 +279,7 @@ export async function runPv(job: GuestJob): Promise<GuestRunResult> {
       if (grantMap) flatten('gntmap', grantMap.counters, c);
       flatten('evtchn', evtchn, c);
       flatten('console', consoleFront!.counters, c);
-      return { ms: performance.now(), instructions, counters: c };
+      return { ms: performance.now(), cpuMs: cpuMs(), instructions, counters: c };
     };
     const clock = new LineClock(mark);
     const sink = {
@@ -316,7 +325,7 @@ export async function runPv(job: GuestJob): Promise<GuestRunResult> {
       consoleFront.kick();
     }
     consoleBack.close();
-    return finish(job, start, clock, outcome, instructions, last);
+    return finish(job, start, startCpu, clock, outcome, instructions, last);
   } finally {
     disk.close();
     for (const m of maps) m.close();
@@ -330,6 +339,7 @@ const HYPERVISOR_PORTS = new Set(['pio:20', 'pio:21', 'pio:a0', 'pio:a1', 'pio:4
 
 export function runHvm(job: GuestJob): GuestRunResult {
   const start = performance.now();
+  const startCpu = cpuMs();
   const s = job.settings;
   const disk = new FileBlockImage(job.disk);
   try {
@@ -350,7 +360,7 @@ export function runHvm(job: GuestJob): GuestRunResult {
       for (const [dev, st] of Object.entries(m.platform.bus.deviceStats())) flatten(`dev.${dev}`, st, c);
       if (m.platform.ata) flatten('ata', m.platform.ata.counters, c);
       c['ioreq.served'] = m.ioreqCounters.served;
-      return { ms: performance.now(), instructions: m.instructions, counters: c };
+      return { ms: performance.now(), cpuMs: cpuMs(), instructions: m.instructions, counters: c };
     };
     const clock = new LineClock(mark);
     const tickMs = 1000 / TICK_HZ;
@@ -371,7 +381,7 @@ export function runHvm(job: GuestJob): GuestRunResult {
     if (r.reason === 'poweroff') outcome = 'poweroff';
     else if (r.reason === 'halted') outcome = 'halted';
     else if (r.reason !== 'budget') outcome = 'error';
-    return finish(job, start, clock, outcome, m.instructions, mark());
+    return finish(job, start, startCpu, clock, outcome, m.instructions, mark());
   } finally {
     disk.close();
   }
@@ -383,7 +393,7 @@ export async function runJob(job: GuestJob): Promise<GuestRunResult> {
   } catch (e) {
     return {
       id: job.id, path: job.path, ok: false, error: (e as Error).message ?? String(e), outcome: 'error', bench: null,
-      phaseMs: NaN, phaseInstructions: 0, counters: {}, totalMs: 0, totalInstructions: 0, consoleTail: '',
+      phaseMs: NaN, phaseCpuMs: NaN, phaseInstructions: 0, counters: {}, totalMs: 0, totalInstructions: 0, consoleTail: '',
     };
   }
 }

@@ -157,5 +157,5 @@ export class InProcessBackend implements Backend {
 }
 
 export function failed(id: number, path: GuestPath, error: string): GuestRunResult {
-  return { id, path, ok: false, error, outcome: 'error', bench: null, phaseMs: NaN, phaseInstructions: 0, counters: {}, totalMs: 0, totalInstructions: 0, consoleTail: '' };
+  return { id, path, ok: false, error, outcome: 'error', bench: null, phaseMs: NaN, phaseCpuMs: NaN, phaseInstructions: 0, counters: {}, totalMs: 0, totalInstructions: 0, consoleTail: '' };
 }

@@ -67,6 +67,7 @@ describe('xenlab-bench --quick, in-process backends', () => {
     const cpu = doc.scenarios.find((s) => s.name === 'cpuloop')!;
     const [cpv, chvm] = cpu.results.map((r) => r.repetitions[0]!.instructions);
     expect(Math.abs(cpv! - chvm!) / cpv!).toBeLessThan(0.01);
+    for (const r of cpu.results) expect(r.repetitions[0]!.cpuMs).toBeGreaterThan(0);
     expect(Object.keys(doc.targets)).toContain('cpuloop PV/HVM within 5%');
   });
 

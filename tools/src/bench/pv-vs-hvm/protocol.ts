@@ -61,6 +61,11 @@ export interface GuestRunResult {
   bench: Record<string, string> | null;
   /** Host milliseconds of the measured phase: BEGIN line to BENCH line (boot: start to BENCH line). */
   phaseMs: number;
+  /**
+   * CPU time the harness process spent in the phase (user + system, ms): less sensitive than
+   * host time to other processes on a shared machine; NaN when the backend cannot tell.
+   */
+  phaseCpuMs: number;
   /** Guest instructions retired in the phase. */
   phaseInstructions: number;
   /** Counter deltas over the phase. */

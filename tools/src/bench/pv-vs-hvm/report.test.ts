@@ -14,14 +14,14 @@ function rep(i: number, value: number, path: 'pv' | 'hvm'): Repetition {
   const counters: Counters = path === 'pv'
     ? { 'trap.int13': 17, 'blkfront.requests': 33, 'blkfront.notificationsSent': 17, 'blkback.notificationsSent': 33, 'blkback.notificationsSuppressed': 2, 'grant.granted': 258, 'grant.ended': 258, 'gntcopy.calls': 33, 'gntcopy.ops': 258, 'gntcopy.bytes': 1048576, 'evtchn.frontToBack': 17, 'evtchn.backToFront': 33 }
     : { 'exits.total': 259, 'exits.io': 259, 'exits.ioreq': 259, 'exit.pio:1f7': 51, 'exit.pio:c000': 51, 'ata.commands': 17, 'ata.sectorsRead': 2048 };
-  return { rep: i, ok: true, value, phaseMs: 1000 / value, instructions: 9000, ticks: 0, totalMs: 20, units: 1, counters, explanation: perUnit(explain(path, counters, 9000), 1) };
+  return { rep: i, ok: true, value, phaseMs: 1000 / value, cpuMs: 900 / value, instructions: 9000, ticks: 0, totalMs: 20, units: 1, counters, explanation: perUnit(explain(path, counters, 9000), 1) };
 }
 
 function pathResult(path: 'pv' | 'hvm', values: number[]): PathResult {
   const reps = values.map((v, i) => rep(i + 1, v, path));
   return {
     path, variant: 'base', settings: DEFAULT_SETTINGS, backend: `test ${path}`,
-    metric: summarize(values), phaseMs: summarize(reps.map((r) => r.phaseMs)), failures: 0, repetitions: reps,
+    metric: summarize(values), phaseMs: summarize(reps.map((r) => r.phaseMs)), cpuMs: summarize(reps.map((r) => r.cpuMs)), failures: 0, repetitions: reps,
     explanation: reps[0]!.explanation,
     exitsByPort: path === 'hvm' ? [{ port: 'pio:1f7', perUnit: 51 }, { port: 'pio:c000', perUnit: 51 }] : [],
     trapsByVector: path === 'pv' ? [{ vector: 'int13', perUnit: 17 }] : [],

@@ -46,7 +46,7 @@ export async function writeReport(doc: BenchDoc, outDir: string, opts: { png?: b
 
 // ---------------------------------------------------------------- CSV
 
-const CSV_HEAD = ['kind', 'scenario', 'path', 'variant', 'rep', 'ok', 'metric', 'unit', 'value', 'spread_mad', 'phase_ms', 'instructions', 'ticks', 'total_ms', 'work_units', 'work_unit', ...EXPLAIN_KEYS.map((k) => `${k}_per_unit`), 'error'];
+const CSV_HEAD = ['kind', 'scenario', 'path', 'variant', 'rep', 'ok', 'metric', 'unit', 'value', 'spread_mad', 'phase_ms', 'phase_cpu_ms', 'instructions', 'ticks', 'total_ms', 'work_units', 'work_unit', ...EXPLAIN_KEYS.map((k) => `${k}_per_unit`), 'error'];
 
 function cell(v: unknown): string {
   if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '';
@@ -61,12 +61,12 @@ export function toCsv(doc: BenchDoc): string {
       const per = (e: Explanation) => EXPLAIN_KEYS.map((k) => e[k]);
       lines.push([
         'median', sc.name, r.path, r.variant, '', r.failures === 0, sc.metric.name, sc.metric.unit, r.metric.median, r.metric.mad,
-        r.phaseMs.median, '', '', '', '', sc.unit, ...per(r.explanation), r.failures ? `${r.failures} failed` : '',
+        r.phaseMs.median, r.cpuMs.median, '', '', '', '', sc.unit, ...per(r.explanation), r.failures ? `${r.failures} failed` : '',
       ].map(cell).join(','));
       for (const x of r.repetitions) {
         lines.push([
           'rep', sc.name, r.path, r.variant, x.rep, x.ok, sc.metric.name, sc.metric.unit, x.value, '',
-          x.phaseMs, x.instructions, x.ticks, x.totalMs, x.units, sc.unit, ...per(x.explanation), x.error ?? '',
+          x.phaseMs, x.cpuMs, x.instructions, x.ticks, x.totalMs, x.units, sc.unit, ...per(x.explanation), x.error ?? '',
         ].map(cell).join(','));
       }
     }
@@ -110,7 +110,7 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
   const p = pv.explanation;
   const h = hvm.explanation;
   if (sc.name === 'cpuloop') {
-    parts.push(`Both paths ran ${fmt(p.instructions)} vs ${fmt(h.instructions)} guest instructions per ${u} with ${fmt(h.vmExits)} VM exits and ${fmt(p.trapBounces)} trap bounces per ${u}: no I/O, so any difference is the harness's per-slice overhead (HVM checks for timer ticks and I/O between 20 000-instruction slices) or noise on this shared machine.`);
+    parts.push(`Both paths ran ${fmt(p.instructions)} vs ${fmt(h.instructions)} guest instructions per ${u} with ${fmt(h.vmExits)} VM exits and ${fmt(p.trapBounces)} trap bounces per ${u}: no I/O, so a difference is noise on this shared machine or the harnesses' different run loops (HVM runs 20 000-instruction slices and checks for timer ticks between them, PV 1 M). Harness CPU time: PV ${fmt(pv.cpuMs.median)} ms, HVM ${fmt(hvm.cpuMs.median)} ms.`);
   } else {
     const ports = hvm.exitsByPort.slice(0, 4).map((e) => `${e.port} ${fmt(e.perUnit)}`).join(', ');
     parts.push(
@@ -138,11 +138,11 @@ function repetitionsTable(sc: ScenarioResult, variants: number): string {
     .flatMap((r) =>
       r.repetitions.map(
         (x) =>
-          `<tr><td>${esc(pathName(r, variants))}</td><td class="n">${x.rep}</td><td class="n">${fmt(x.value)}</td><td class="n">${fmt(x.phaseMs)}</td><td class="n">${x.instructions}</td><td class="n">${x.ticks ?? ''}</td><td>${x.ok ? 'ok' : esc(x.error ?? 'failed')}</td></tr>`,
+          `<tr><td>${esc(pathName(r, variants))}</td><td class="n">${x.rep}</td><td class="n">${fmt(x.value)}</td><td class="n">${fmt(x.phaseMs)}</td><td class="n">${fmt(x.cpuMs)}</td><td class="n">${x.instructions}</td><td class="n">${x.ticks ?? ''}</td><td>${x.ok ? 'ok' : esc(x.error ?? 'failed')}</td></tr>`,
       ),
     )
     .join('\n');
-  return `<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th><th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  return `<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th><th>harness CPU ms</th><th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
 export function toHtml(doc: BenchDoc, svgs: ReadonlyMap<string, string>): string {
