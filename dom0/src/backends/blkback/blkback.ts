@@ -57,6 +57,12 @@ export interface BlkbackOptions {
   features?: { flush?: boolean; discard?: boolean };
   /** One line per problem; defaults to silence (the counters still count). */
   log?: (line: string) => void;
+  /**
+   * Read/write requests served concurrently (default 1). With more, consecutive read/write
+   * requests are taken off the ring together and their grant copies overlap (each has its own
+   * scratch pages); flush and discard still wait for everything before them.
+   */
+  inFlight?: number;
   /** Problems logged before the device goes quiet (default 1: a hostile guest must not flood dom0's log; the counters keep counting). */
   logLimit?: number;
 }
@@ -73,6 +79,7 @@ export class BlkbackDevice {
   private readonly slot = new Uint8Array(BLKIF_ENTRY_BYTES);
   private readonly slotView = new DataView(this.slot.buffer);
   private readonly scratch: Uint8Array;
+  private readonly depth: number;
   private readonly limits: BlkDeviceLimits;
   private running = false;
   private again = false;
@@ -80,9 +87,10 @@ export class BlkbackDevice {
 
   constructor(private readonly o: BlkbackOptions) {
     this.ring = o.ring;
-    this.scratch = o.grants.scratch(BLKIF_MAX_SEGMENTS_PER_REQUEST);
-    if (this.scratch.byteLength < BLKIF_MAX_SEGMENTS_PER_REQUEST * PAGE) {
-      throw new RangeError(`blkback: scratch of ${this.scratch.byteLength} bytes is smaller than ${BLKIF_MAX_SEGMENTS_PER_REQUEST} pages`);
+    this.depth = Math.max(1, Math.floor(o.inFlight ?? 1));
+    this.scratch = o.grants.scratch(BLKIF_MAX_SEGMENTS_PER_REQUEST * this.depth);
+    if (this.scratch.byteLength < BLKIF_MAX_SEGMENTS_PER_REQUEST * this.depth * PAGE) {
+      throw new RangeError(`blkback: scratch of ${this.scratch.byteLength} bytes is smaller than ${BLKIF_MAX_SEGMENTS_PER_REQUEST * this.depth} pages`);
     }
     this.limits = {
       sectors: o.disk.sectors,
@@ -120,12 +128,28 @@ export class BlkbackDevice {
     for (;;) {
       let n: number;
       while (!this.stopped && (n = this.ring.unconsumedRequests()) > 0) {
-        for (let i = 0; i < n; i++) {
+        // Up to `depth` read/write requests at once, each with its own scratch slot; anything
+        // else (flush, discard, errors) waits for the batch before it, so ordering holds.
+        let batch: { id: bigint; operation: number; run: Promise<number> }[] = [];
+        const drain = async () => {
+          const done = batch;
+          batch = [];
+          for (const b of done) this.respond(b.id, b.operation, await b.run);
+        };
+        for (let i = 0; i < n && !this.stopped; i++) {
           this.ring.copyRequest(this.slot);
           this.counters.requests++;
-          const r = await this.handle();
-          this.respond(r.id, r.operation, r.status);
+          const p = this.prepare();
+          if (p.kind === 'rw') {
+            batch.push({ id: p.id, operation: p.operation, run: this.executeSafely(p.request, batch.length) });
+            if (batch.length >= this.depth) await drain();
+          } else {
+            await drain();
+            const r = p.kind === 'done' ? p : { ...p, status: await this.executeSafely(p.request, 0) };
+            this.respond(r.id, r.operation, r.status);
+          }
         }
+        await drain();
       }
       if (this.ring.broken) {
         this.stop(this.ring.broken.message);
@@ -138,24 +162,31 @@ export class BlkbackDevice {
     }
   }
 
-  /** Parses the private copy in `slot` and executes it: the response's id, operation and status. */
-  private async handle(): Promise<{ id: bigint; operation: number; status: number }> {
+  /** Parses the private copy in `slot`: an answer already (garbage), or a request to execute. */
+  private prepare():
+    | { kind: 'done'; id: bigint; operation: number; status: number }
+    | { kind: 'rw' | 'other'; id: bigint; operation: number; request: BlkRequest } {
     let parsed: ReturnType<typeof parseRequest>;
     try {
       parsed = parseRequest(this.slotView, this.limits);
     } catch (e) {
-      return { id: this.slotView.getBigUint64(8, true), operation: this.slot[0]!, status: this.fail(BLKIF_RSP.ERROR, `unparseable request: ${String(e)}`) };
+      return { kind: 'done', id: this.slotView.getBigUint64(8, true), operation: this.slot[0]!, status: this.fail(BLKIF_RSP.ERROR, `unparseable request: ${String(e)}`) };
     }
     const { id, operation } = parsed;
-    if (parsed.kind === 'rejected') return { id, operation, status: this.fail(parsed.status, `${opName(operation)} id ${id}: ${parsed.reason}`) };
+    if (parsed.kind === 'rejected') return { kind: 'done', id, operation, status: this.fail(parsed.status, `${opName(operation)} id ${id}: ${parsed.reason}`) };
+    return { kind: parsed.kind === 'rw' ? 'rw' : 'other', id, operation, request: parsed };
+  }
+
+  /** Executes a validated request with scratch slot `k`; an I/O error becomes BLKIF_RSP_ERROR. */
+  private async executeSafely(r: BlkRequest, k: number): Promise<number> {
     try {
-      return { id, operation, status: await this.execute(parsed) };
+      return await this.execute(r, k);
     } catch (e) {
-      return { id, operation, status: this.fail(BLKIF_RSP.ERROR, `${opName(operation)} id ${id}: I/O error: ${(e as Error).message ?? String(e)}`) };
+      return this.fail(BLKIF_RSP.ERROR, `${opName(r.operation)} id ${r.id}: I/O error: ${(e as Error).message ?? String(e)}`);
     }
   }
 
-  private async execute(r: BlkRequest): Promise<number> {
+  private async execute(r: BlkRequest, k: number): Promise<number> {
     switch (r.kind) {
       case 'flush':
         this.o.disk.flush();
@@ -171,12 +202,14 @@ export class BlkbackDevice {
         // page, so every copy stays inside one page on both sides (GNTTABOP_copy's rule).
         const ops: GrantCopyOp[] = [];
         const buffers: Uint8Array[] = [];
+        const base = k * BLKIF_MAX_SEGMENTS_PER_REQUEST * PAGE;
         for (let i = 0; i < r.segments.length; i++) {
           const s = r.segments[i]!;
           const offset = s.firstSect * SECTOR;
           const len = (s.lastSect - s.firstSect + 1) * SECTOR;
-          ops.push({ dir: r.op === 'read' ? 'to-guest' : 'from-guest', domid: this.o.frontendDomid, gref: s.gref, offset, len, scratchOffset: i * PAGE + offset });
-          buffers.push(this.scratch.subarray(i * PAGE + offset, i * PAGE + offset + len));
+          const at = base + i * PAGE + offset;
+          ops.push({ dir: r.op === 'read' ? 'to-guest' : 'from-guest', domid: this.o.frontendDomid, gref: s.gref, offset, len, scratchOffset: at });
+          buffers.push(this.scratch.subarray(at, at + len));
         }
         this.counters.segments += ops.length;
         const bytes = r.nrSectors * SECTOR;
