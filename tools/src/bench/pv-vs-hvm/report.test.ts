@@ -34,6 +34,7 @@ function doc(): BenchDoc {
     machine: { cpus: 2, model: 'test cpu', node: 'v20', platform: 'linux', loadavg: [1, 1, 1] },
     mode: 'in-process', profile: 'quick', warmups: 0, repetitions: 3, framing: FRAMING,
     backends: { pv: 'test pv', hvm: 'test hvm' },
+    notes: [],
     variants: [{ label: 'base', settings: DEFAULT_SETTINGS, paths: ['pv', 'hvm'] }],
     scenarios: [{
       name: 'seqread', description: 'sequential read <test>', image: 'guests/workloads/seqread.bin', params: [2048, 127], diskSectors: 2112,

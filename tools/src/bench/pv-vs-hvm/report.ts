@@ -189,6 +189,7 @@ section{border-top:1px solid #ddd;margin-top:2em}.chart svg{max-width:100%;heigh
 <tr><th>started / finished</th><td>${esc(doc.started)} / ${esc(doc.finished)}</td></tr>
 </table>
 <h2>Driver settings</h2><ul>${settingsText(doc)}</ul>
+${doc.notes.length ? `<ul class="meta">${doc.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <h2>Summary</h2>
 <table><thead><tr><th>scenario</th><th>path</th><th>metric</th><th>median</th><th>MAD</th><th>min – max</th><th>n</th><th>PV/HVM</th></tr></thead><tbody>
 ${summaryRows}

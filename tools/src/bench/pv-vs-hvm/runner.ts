@@ -102,6 +102,8 @@ export interface BenchDoc {
   repetitions: number;
   framing: string;
   backends: Record<GuestPath, string>;
+  /** Settings a backend could not honour (they were ignored for that path). */
+  notes: string[];
   variants: Variant[];
   scenarios: ScenarioResult[];
   targets: Record<string, { target: string; measured: number; met: boolean | null; note: string }>;
@@ -199,6 +201,7 @@ export async function runBench(o: RunOptions): Promise<BenchDoc> {
     repetitions: o.repetitions,
     framing: FRAMING,
     backends: { pv: o.backends.pv.description, hvm: o.backends.hvm.description },
+    notes: o.variants.flatMap((v) => v.paths.flatMap((p) => o.backends[p].unsupported(v.settings).map((n) => `${p.toUpperCase()} [${v.label}]: ${n} is not honoured by this backend`))),
     variants: o.variants,
     scenarios,
     targets: targets(scenarios, o.variants[0]?.label ?? 'base'),
