@@ -74,7 +74,8 @@ class LineClock {
   begin: Mark | null = null;
   end: Mark | null = null;
   bench: Record<string, string> | null = null;
-  tail = '';
+  /** The last lines printed (for error messages), kept cheaply: the console workload prints a lot. */
+  private lastLines: string[] = [];
   private line = '';
   private lineStart: Mark | null = null;
 
@@ -83,8 +84,9 @@ class LineClock {
   byte(b: number): void {
     if (this.line.length === 0 && this.lineStart === null) this.lineStart = this.mark();
     const c = String.fromCharCode(b);
-    this.tail = (this.tail + c).slice(-2000);
     if (c === '\n') {
+      this.lastLines.push(this.line);
+      if (this.lastLines.length > 40) this.lastLines.splice(0, this.lastLines.length - 20);
       const text = this.line.replace(/\r$/, '');
       if (text.startsWith('BEGIN ') && !this.begin) this.begin = this.mark();
       else if (text.startsWith('BENCH ') && !this.bench) {
@@ -94,6 +96,10 @@ class LineClock {
       this.line = '';
       this.lineStart = null;
     } else if (this.line.length < 400) this.line += c;
+  }
+
+  get tail(): string {
+    return [...this.lastLines, this.line].join('\n').slice(-2000);
   }
 }
 
