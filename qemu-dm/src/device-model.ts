@@ -64,6 +64,9 @@ export interface DeviceModelMark {
   value?: number;
   line?: string;
   servingMs?: number;
+  sendMs?: number;
+  /** For a COM1 line: when its first byte came (the mark itself is its newline). */
+  start?: { t: number; exits: DeviceModel['exits'] };
 }
 const MAX_MARKS = 256;
 /** First byte from a console client asking for the log so far (as the PV console socket). */
@@ -84,6 +87,8 @@ export interface DeviceModelStats {
   lines: DeviceModelMark[];
   /** Host ms qemu-dm spent serving requests (device models, answer, the send on the socket). */
   servingMs: number;
+  /** Of which handing the answer's `event_channel_op send` to the hypercall socket. */
+  sendMs: number;
 }
 
 /** Where one qemu-dm keeps its files inside the host's run directory. */
@@ -112,10 +117,11 @@ export class DeviceModel {
   readonly exits = { pio: 0, pioRep: 0, mmio: 0, total: 0 };
   private irqRaised = 0;
   /** Host ms spent serving requests: the device model, the answer and handing the send to the socket. */
-  private readonly timing = { servingMs: 0 };
+  private readonly timing = { servingMs: 0, sendMs: 0 };
   private readonly marks: DeviceModelMark[] = [];
   private readonly lines: DeviceModelMark[] = [];
   private lineBuf = '';
+  private lineStart: DeviceModelMark['start'];
   private wakeups = 0;
   private stopped = false;
   private readonly clients = new Set<Socket>();
@@ -240,9 +246,13 @@ export class DeviceModel {
   private pendingOut: number[] = [];
   private serialOut(b: number, logPath: string): void {
     if (b === 0x0a) {
-      if (this.lines.length < MAX_MARKS) this.lines.push({ t: performance.now(), exits: { ...this.exits }, line: this.lineBuf.replace(/\r$/, '') });
+      if (this.lines.length < MAX_MARKS) this.lines.push({ t: performance.now(), exits: { ...this.exits }, line: this.lineBuf.replace(/\r$/, ''), start: this.lineStart });
       this.lineBuf = '';
-    } else if (this.lineBuf.length < 200) this.lineBuf += String.fromCharCode(b);
+      this.lineStart = undefined;
+    } else {
+      this.lineStart ??= { t: performance.now(), exits: { ...this.exits } };
+      if (this.lineBuf.length < 200) this.lineBuf += String.fromCharCode(b);
+    }
     this.pendingOut.push(b);
     if (this.pendingOut.length === 1) {
       queueMicrotask(() => {
@@ -320,11 +330,13 @@ export class DeviceModel {
     else this.exits.pio++;
     // Port 80h (POST diagnostic, unassigned): a guest's marker, time-stamped for the benchmarks.
     if (type === IOREQ_TYPE.PIO && addr === 0x80 && !(bits & IOREQ_DIR_BIT) && this.marks.length < MAX_MARKS) {
-      this.marks.push({ t: performance.now(), value: data & 0xff, exits: { ...this.exits }, servingMs: this.timing.servingMs });
+      this.marks.push({ t: performance.now(), value: data & 0xff, exits: { ...this.exits }, servingMs: this.timing.servingMs, sendMs: this.timing.sendMs });
     }
+    const tSend = performance.now();
     void this.hc.call('event_channel_op', 'send', { port }).catch(() => {});
     const t1 = performance.now();
     this.timing.servingMs += t1 - t0;
+    this.timing.sendMs += t1 - tSend;
   }
 
   private async domainAlive(): Promise<boolean> {
@@ -349,6 +361,7 @@ export class DeviceModel {
       marks: this.marks,
       lines: this.lines,
       servingMs: this.timing.servingMs,
+      sendMs: this.timing.sendMs,
     };
   }
 

@@ -1,7 +1,7 @@
 /**
  * @xenlab/qemu-dm — the per-HVM-guest device model: device models behind one ioreq dispatch
  * table, and the virtual BIOS image. See ../README.md for the device list, the port map and the
- * snapshot format. The ioreq-page server and `main.ts` come with the hypervisor's HVM path.
+ * snapshot format. The process itself is `main.ts` around `device-model.ts`.
  */
 export type { AccessSize, BlockImage, DmaMemory, IoDevice, IrqLine } from './devices/types.ts';
 export { SECTOR_SIZE } from './devices/types.ts';

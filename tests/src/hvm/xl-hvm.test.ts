@@ -106,11 +106,13 @@ async function expectNoTrace(domid: number, dmPid: number): Promise<void> {
 describe('xl create type = "hvm"', () => {
   it('hello: COM1 on the console, APM power-off, on_poweroff=destroy leaves nothing', async () => {
     const cfg = hvmConfig('hello-hvm', new Uint8Array(readFileSync(join(root, 'guests/hello.bin'))));
-    await xl('create', cfg);
+    await xl('create', '-p', cfg); // paused: hello powers off within a second once it runs
     const domid = (await domidOf('hello-hvm'))!;
     expect(domid).toBeGreaterThan(0);
     const dmPid = Number(await tool('xenstore-read', `/local/domain/${domid}/image/device-model-pid`));
     expect(pidAlive(dmPid)).toBe(true);
+    expect(await tool('xenstore-read', `/local/domain/0/device-model/${domid}/state`)).toMatch(/^running/);
+    await xl('unpause', String(domid));
     const log = join(dir, 'logs', `console-d${domid}.log`);
     await until('hello on COM1', 60_000, () => existsSync(log) && readFileSync(log, 'utf8').includes('Hello from a xenlab guest!'));
     await expectNoTrace(domid, dmPid);
@@ -120,11 +122,11 @@ describe('xl create type = "hvm"', () => {
     const program = new Uint8Array(readFileSync(join(root, 'guests/diskex.bin')));
     const hvmCfg = hvmConfig('diskex-hvm', program);
     const pvCfg = hvmConfig('diskex-pv', program, { type: 'pv' });
-    await xl('create', hvmCfg);
-    await xl('create', pvCfg);
+    await xl('create', '-p', hvmCfg); // paused until the PV guest exists too: both run side by side
     const hvmId = (await domidOf('diskex-hvm'))!;
-    const pvId = (await domidOf('diskex-pv'))!;
     const hvmDm = Number(await tool('xenstore-read', `/local/domain/${hvmId}/image/device-model-pid`));
+    await xl('create', pvCfg);
+    await xl('unpause', String(hvmId));
     const hvmLog = join(dir, 'logs', `console-d${hvmId}.log`);
     const pvLog = join(dir, 'logs', 'console', 'guest-diskex-pv.log');
     const read = (p: string) => (existsSync(p) ? readFileSync(p, 'latin1') : '');
