@@ -30,6 +30,12 @@ export class Vcpu {
   ioCompletion: { value?: number; mmio?: boolean } | undefined;
   /** Interrupt vectors to inject into its CPU before its next slice (HVM PIC deliveries). */
   pendingIrqs: number[] = [];
+  /**
+   * PV: an event arrived for a vCPU halted in HLT (or was already due when it halted): its CPU
+   * leaves the halt before the next slice, as SCHEDOP_block returns in Xen. HVM vCPUs leave HLT
+   * by an interrupt instead.
+   */
+  resumeFromHalt = false;
   /** Where it runs (or last ran); -1 before it ever ran. */
   pcpu = -1;
   /** Hard affinity: pCPUs allowed (`null` = all). Soft affinity is recorded but only reported. */

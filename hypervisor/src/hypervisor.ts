@@ -308,6 +308,7 @@ export class Hypervisor {
     const v = d.vcpu(vcpu);
     if (v?.blocked) {
       v.blocked = false;
+      if (!d.isHvm) v.resumeFromHalt = true;
       this.vcpuChanged(v);
     }
     this.onEventPending?.(d, vcpu);
@@ -316,7 +317,11 @@ export class Hypervisor {
   /** SCHEDOP_block: sleep until an event, unless one is already due (local_events_need_delivery). */
   blockVcpu(v: Vcpu): void {
     const si = this.sharedInfo(v.domain);
-    if (si.upcallPending(v.id) && !si.upcallMask(v.id)) return;
+    if (si.upcallPending(v.id) && !si.upcallMask(v.id)) {
+      // An event is already due: a PV vCPU's HLT returns at once (no spinning on a halted CPU).
+      if (!v.domain.isHvm) v.resumeFromHalt = true;
+      return;
+    }
     v.blocked = true;
     this.vcpuChanged(v);
   }

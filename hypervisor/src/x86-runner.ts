@@ -158,6 +158,11 @@ export class X86Runner extends X86RunnerBase {
       v.ioCompletion = undefined;
     }
     for (const vec of v.pendingIrqs.splice(0)) cpu.raiseIrq(vec);
+    if (v.resumeFromHalt) {
+      v.resumeFromHalt = false;
+      const st = cpu.getState();
+      if (st.halted) cpu.setState({ ...st, halted: false });
+    }
     this.stats.slices++;
     const d = v.domain;
     const r = runSlice(cpu, pages, Math.min(budgetNs, this.maxSliceNs), {

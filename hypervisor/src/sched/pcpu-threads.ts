@@ -95,7 +95,12 @@ export class WorkerX86Runner extends X86RunnerBase {
     const w = this.workers[pcpu % this.workers.length]!;
     const reply = await new Promise<SliceReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const req: SliceRequest = { id, state: this.getContext(v), mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), forwardMmio: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
+      let state = this.getContext(v);
+      if (v.resumeFromHalt) {
+        v.resumeFromHalt = false;
+        if (state.halted) state = { ...state, halted: false };
+      }
+      const req: SliceRequest = { id, state, mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), forwardMmio: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
