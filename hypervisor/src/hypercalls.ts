@@ -104,6 +104,17 @@ export const hypercalls: DispatchTable = {
       ctx.hv.platform.setIsaIrqLevel(d, int(o.isa_irq, 'isa_irq', 0, 15), int(o.level, 'level', 0, 1) === 1);
       return 0;
     },
+    map_io_range_to_ioreq_server: (ctx, a) => {
+      const o = obj(a);
+      const d = ctlDomain(ctx, o.domid);
+      if (u32(o.id, 'id') !== 0) throw new XenError('ENOENT', `d${d.domid} has no ioreq server ${String(o.id)}`);
+      const type = u32(o.type, 'type');
+      if (type !== 0 && type !== 1) throw new XenError('EOPNOTSUPP', `io range type ${type}`);
+      const start = int(o.start, 'start', 0, type === 0 ? 0xffff : 0xffffffff);
+      const end = int(o.end, 'end', start, type === 0 ? 0xffff : 0xffffffff);
+      ctx.hv.ioreq.mapRange(d, type === 0 ? 'port' : 'mmio', start, end);
+      return 0;
+    },
   },
 
   iret: {

@@ -58,6 +58,8 @@ export const IOREQ_SLOTS_PER_PAGE = 4096 / ioreq.size;
 export const IOREQ_STATE = { NONE: 0, READY: 1, INPROCESS: 2, IORESP_READY: 3 } as const;
 export const IOREQ_DIR = { WRITE: 0, READ: 1 } as const;
 export const IOREQ_TYPE = { PIO: 0, COPY: 1, PCI_CONFIG: 2, TIMEOFFSET: 7, INVALIDATE: 8 } as const;
+/** XEN_DMOP_IO_RANGE_*: what `map_io_range_to_ioreq_server` claims (hvm/dm_op.h). */
+export const XEN_DMOP_IO_RANGE = { PORT: 0, MEMORY: 1, PCI: 2 } as const;
 
 /** `buf_ioreq`, 8 bytes, and `buffered_iopage` (4096 bytes: two pointers + 511 slots). */
 export const buf_ioreq = layout('buf_ioreq', 8, {

@@ -200,6 +200,13 @@ export interface HypercallTable {
   dm_op: {
     /** XEN_DMOP_set_isa_irq_level: a device model drives an ISA IRQ line of its HVM guest. */
     set_isa_irq_level: [{ domid: number; isa_irq: number; level: number }, 0];
+    /**
+     * XEN_DMOP_map_io_range_to_ioreq_server: the device model claims ports (type 0) or guest-physical
+     * addresses (type 1) `start`..`end` inclusive. Once a server has claimed any range of a kind, only
+     * claimed accesses of that kind reach it; the rest are answered by the hypervisor (reads all-ones).
+     * xenlab has one ioreq server per domain (`id` 0, the one HVM_PARAM_IOREQ_PFN creates).
+     */
+    map_io_range_to_ioreq_server: [{ domid: number; id: number; type: number; start: number; end: number }, 0];
   };
   memory_op: {
     increase_reservation: [Reservation, { nr_done: number; extent_start: number[] }];

@@ -14,6 +14,7 @@
  * Without a device model every port reads all-ones and writes are dropped.
  */
 import {
+  XenError,
   Gfn,
   HVM_PARAM,
   IOREQ_DATA_IS_PTR,
@@ -37,6 +38,8 @@ interface Server {
   ports: number[];
   /** The I/O each vCPU is waiting on. */
   inflight: (IoExit | undefined)[];
+  /** Claimed ranges (inclusive), by kind; none claimed of a kind = the server takes all of it. */
+  ranges: { port: [number, number][]; mmio: [number, number][] };
 }
 
 const F = ioreq.fields;
@@ -45,6 +48,13 @@ const F = ioreq.fields;
 function completion(io: IoExit, value: number): { value?: number; mmio?: boolean } {
   if (io.mmio) return io.dir === 'in' ? { value, mmio: true } : { mmio: true };
   return io.dir === 'in' && !io.string ? { value } : {};
+}
+
+/** Does the server want this access? (Everything of a kind until it claims a range of that kind.) */
+function claims(s: Server, io: IoExit): boolean {
+  const list = io.mmio ? s.ranges.mmio : s.ranges.port;
+  if (list.length === 0) return true;
+  return list.some(([lo, hi]) => io.port >= lo && io.port <= hi); // for MMIO `port` is the address
 }
 
 export class IoreqServers {
@@ -67,7 +77,7 @@ export class IoreqServers {
     const ports = d.vcpus.map((v) => this.hv.evtchn.allocXenPort(d, dm, v.id));
     const dv = this.view(mfn);
     ports.forEach((p, i) => dv.setUint32(i * ioreq.size + F.vp_eport.offset, p, true));
-    this.servers.set(d, { dm, pageMfn: mfn, ports, inflight: [] });
+    this.servers.set(d, { dm, pageMfn: mfn, ports, inflight: [], ranges: { port: [], mmio: [] } });
     this.hv.log(`d${d.domid}: ioreq server in d${dm}, page gfn ${gfn.toString(16)}, ports ${ports.join(',')}`);
   }
 
@@ -83,7 +93,7 @@ export class IoreqServers {
       return;
     }
     const s = this.servers.get(v.domain);
-    if (!s) {
+    if (!s || !claims(s, io)) {
       this.stats.unclaimed++;
       v.ioCompletion = completion(io, io.size === 1 ? 0xff : 0xffff);
       return;
@@ -129,6 +139,16 @@ export class IoreqServers {
     v.ioreqPending = false;
     this.stats.completed++;
     this.hv.vcpuChanged(v);
+  }
+
+  /** XEN_DMOP_map_io_range_to_ioreq_server: the device model claims `start`..`end` (inclusive). */
+  mapRange(d: Domain, kind: 'port' | 'mmio', start: number, end: number): void {
+    const s = this.servers.get(d);
+    if (!s) throw new XenError('ENOENT', `d${d.domid} has no ioreq server (HVM_PARAM_IOREQ_PFN is not set)`);
+    const list = s.ranges[kind];
+    if (list.some(([a, b]) => start <= b && a <= end)) throw new XenError('EEXIST', `${kind} range ${start.toString(16)}-${end.toString(16)} overlaps one already claimed`);
+    if (list.length >= 256) throw new XenError('ENOSPC', 'too many io ranges');
+    list.push([start, end]);
   }
 
   /**
