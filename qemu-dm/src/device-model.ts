@@ -9,7 +9,8 @@
  *   1. connect to the hypervisor as a dom0 process (not the domain's owner);
  *   2. map the guest's RAM through machine memory (`GuestMemory`) and its ioreq page;
  *   3. copy the virtual BIOS into F0000-FFFFF (the guest starts at F000:FFF0);
- *   4. bind each vCPU's `vp_eport` (the hypervisor wrote it into the vCPU's slot);
+ *   4. bind each vCPU's `vp_eport` (the hypervisor wrote it into the vCPU's slot) and claim the
+ *      device models' port and MMIO ranges (`dm_op map_io_range_to_ioreq_server`);
  *   5. open COM1's console (a log file plus a unix socket for `xl console`);
  *   6. write `/local/domain/0/device-model/<domid>/state = running` (as QEMU does) — the
  *      toolstack waits for it before unpausing the domain.
@@ -26,7 +27,7 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { HVM_PARAM, HypercallClient, IOREQ_DATA_IS_PTR, IOREQ_DIR_BIT, IOREQ_TYPE, SHUTDOWN, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
+import { HVM_PARAM, HypercallClient, IOREQ_DATA_IS_PTR, IOREQ_DIR_BIT, IOREQ_TYPE, SHUTDOWN, XEN_DMOP_IO_RANGE, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { BIOS_LOAD_ADDRESS, loadBiosImage } from './bios.ts';
@@ -187,6 +188,7 @@ export class DeviceModel {
       }
       xs = await XenstoreClient.connect(L.xenstoredSocket);
       const dm = new DeviceModel(o, L, hc, xs, mm, memory, page, slots);
+      await dm.claimRanges();
       await dm.openConsole();
       writeFileSync(deviceModelPaths(L, o.domid).pid, `${process.pid}\n`);
       await xs.write(`${dmStatePath(o.domid)}/state`, 'running');
@@ -198,6 +200,20 @@ export class DeviceModel {
       hc.close();
       throw e;
     }
+  }
+
+  /**
+   * Register as the domain's ioreq server for the ports and MMIO ranges the devices occupy (Xen's
+   * XEN_DMOP_map_io_range_to_ioreq_server), plus port 80h, the POST-code port whose writes are
+   * time-stamped as marks. Anything else the guest touches is answered by the hypervisor (reads
+   * all-ones) without a round trip to this process.
+   */
+  private async claimRanges(): Promise<void> {
+    const ranges = [...this.platform.bus.claimedRanges(), { space: 'pio' as const, start: 0x80, end: 0x80, device: 'post-code' }];
+    for (const r of ranges) {
+      await this.hc.call('dm_op', 'map_io_range_to_ioreq_server', { domid: this.o.domid, id: 0, type: r.space === 'pio' ? XEN_DMOP_IO_RANGE.PORT : XEN_DMOP_IO_RANGE.MEMORY, start: r.start, end: r.end });
+    }
+    this.log(`d${this.o.domid}: claimed ${ranges.map((r) => `${r.device} ${r.start.toString(16)}-${r.end.toString(16)}`).join(', ')}`);
   }
 
   private log(line: string): void {

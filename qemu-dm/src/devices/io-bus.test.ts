@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { IoBus } from './io-bus.ts';
-import { FlatDmaMemory } from './memory.ts';
+import { FlatDmaMemory, MemoryBlockImage } from './memory.ts';
+import { PcPlatform } from './pc-platform.ts';
 import type { AccessSize, IoDevice } from './types.ts';
 
 /** A device that records accesses and returns offset + 0x10 on reads. */
@@ -69,5 +70,20 @@ describe('IoBus (the ioreq dispatch table)', () => {
     expect(bus.handle({ space: 'mmio', dir: 'read', addr: 0xa0000, size: 1, count: 1, dataIsPtr: false, df: false, data: 0 }, mem)).toBe(0xff);
     expect(() => bus.mapMmio(0xbf000, 0x2000, recorder('w'))).toThrow(/overlaps v/);
     expect(bus.deviceAt('mmio', 0xbffff)?.name).toBe('v');
+  });
+});
+
+describe('IoBus.claimedRanges (what qemu-dm claims from the hypervisor)', () => {
+  it('merges adjacent ports of one device, keeps neighbours of other devices apart, lists MMIO windows', () => {
+    const p = new PcPlatform({ image: new MemoryBlockImage(16), dma: new FlatDmaMemory(new Uint8Array(4096)), memoryBytes: 0xa0000, irq: () => {} });
+    const r = p.bus.claimedRanges().map((x) => `${x.space}:${x.start.toString(16)}-${x.end.toString(16)}:${x.device}`);
+    expect(r).toContain('pio:1f0-1f7:ata0');
+    expect(r).toContain('pio:3f8-3ff:com1');
+    expect(r).toContain('pio:70-71:cmos');
+    expect(r).toContain('pio:60-60:i8042');
+    expect(r).toContain('pio:64-64:i8042');
+    expect(r).toContain('mmio:b8000-bffff:vga-text');
+    // nothing the hypervisor emulates itself (PIC, PIT) is claimed
+    for (const port of [0x20, 0x21, 0x40, 0x43, 0xa0]) expect(p.bus.claimedRanges().some((x) => x.space === 'pio' && x.start <= port && port <= x.end)).toBe(false);
   });
 });

@@ -78,6 +78,23 @@ export class IoBus {
     this.mmio.push({ device, base, length });
   }
 
+  /**
+   * What this bus serves, as inclusive ranges (adjacent ports of one device merged): what the
+   * device model claims from the hypervisor with `map_io_range_to_ioreq_server`.
+   */
+  claimedRanges(): { space: IoSpace; start: number; end: number; device: string }[] {
+    const out: { space: IoSpace; start: number; end: number; device: string }[] = [];
+    for (let p = 0; p < 0x10000; p++) {
+      const m = this.ports[p];
+      if (!m) continue;
+      const last = out[out.length - 1];
+      if (last && last.space === 'pio' && last.end === p - 1 && last.device === m.device.name) last.end = p;
+      else out.push({ space: 'pio', start: p, end: p, device: m.device.name });
+    }
+    for (const m of this.mmio) out.push({ space: 'mmio', start: m.base, end: m.base + m.length - 1, device: m.device.name });
+    return out;
+  }
+
   /** The device at a port, for tests and tracing. */
   deviceAt(space: IoSpace, addr: number): IoDevice | undefined {
     return this.find(space, addr)?.device;

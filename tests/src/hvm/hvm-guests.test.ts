@@ -121,6 +121,12 @@ describe('HVM guests: BIOS, ioreqs served by a qemu-dm process, APM power-off', 
     const pid = g.qemuDm.pid;
     await until('qemu-dm exits when its domain is gone', 10_000, () => g.qemuDm.exitCode !== null || g.qemuDm.signalCode !== null);
     expect(g.qemuDm.exitCode).toBe(0);
+    // qemu-dm's counters (written as it exits): it saw only the ranges it claimed, the data moved in rep ioreqs
+    const st = JSON.parse(readFileSync(join(dir, 'qemu-dm', String(g.domid), 'stats.json'), 'utf8'));
+    expect(st.devices.unassigned).toBeUndefined();
+    expect(st.exits.pioRep).toBeGreaterThan(100);
+    expect(st.ata.sectorsRead).toBeGreaterThan(127);
+    expect(st.ioreq.malformed).toBe(0);
     expect(await dmesg()).toMatch(new RegExp(`d${g.domid}: shutdown \\(poweroff\\)`));
     await destroyHvmDomain(b, g.domid, g.qemuDm); // the toolstack's part of the clean-up
     await expectNothingLeft(g.domid, pid);
