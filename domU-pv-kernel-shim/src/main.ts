@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { BLKIF_ENTRY_BYTES, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
-import { DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
+import { DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, VIRQ, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
@@ -57,7 +57,8 @@ async function main(): Promise<void> {
 
   const gt = await hc.call('grant_table_op', 'setup_table', { dom: DOMID_SELF, nr_frames: 1 });
   const gnttab = new GuestGrantTable(gt.frame_list.map((mfn) => new GrantFrame(mm.buffer, mfn * PAGE)));
-  const events = new DomainEvents(hc, mm.buffer);
+  const events = new DomainEvents(hc, mm.buffer, 200, { scan: true });
+  await startTicks(hc, events, mm.buffer);
 
   // xenstore over the ring page the builder set up (the backend end is bound by xenstored).
   const xs = XenstoreClient.overRing(new XenstoreRing(mm.buffer, si.mfn_list[si.store_gfn]! * PAGE), events.eventChannel(si.store_evtchn));
@@ -66,7 +67,14 @@ async function main(): Promise<void> {
   // The console front, input going to the INT 16h queue.
   const keyboard = new KeyboardService();
   const consoleSend = events.sender(si.console_evtchn);
-  const cons = new ConsoleFront(mm.buffer, si.mfn_list[si.console_gfn]! * PAGE, consoleSend, (b) => keyboard.feed(b));
+  // Input also wakes a vCPU halted in HLT: an event sent through the hypervisor (to our own IPI
+  // port) is what ends a PV vCPU's block; the console's fast path only rings our doorbell.
+  const { port: ipi } = await hc.call('event_channel_op', 'bind_ipi', { vcpu: 0 });
+  events.on(ipi, () => {});
+  const cons = new ConsoleFront(mm.buffer, si.mfn_list[si.console_gfn]! * PAGE, consoleSend, (b) => {
+    keyboard.feed(b);
+    void hc.call('event_channel_op', 'send', { port: ipi }).catch(() => {});
+  });
   events.on(si.console_evtchn, () => cons.kick());
 
   // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
@@ -140,6 +148,21 @@ async function main(): Promise<void> {
 
   hc.conn.socket.on('close', () => process.exit(0));
   process.stdout.write(`ready d${si.domid} ${drives.length} disk(s)\n`);
+}
+
+/**
+ * The BIOS timer tick: VIRQ_TIMER re-armed every 1/18.2 s with set_timer_op (a one-shot at a
+ * system time), so a program halted in HLT wakes at each tick, as on a PC (INT 1Ah's count comes
+ * from the clock, time.ts). System time is the hypervisor's, from vcpu_time_info in shared_info.
+ */
+async function startTicks(hc: HypercallClient, events: DomainEvents, memory: ArrayBuffer): Promise<void> {
+  const TICK_NS = Math.round(1e9 / 18.2065);
+  // shared_info.vcpu_info[0].time.system_time: vcpu_info at 0, time at 32, system_time at 16.
+  const clock = new DataView(memory, hc.info.shared_info_frame * PAGE + 32 + 16, 8);
+  const arm = () => hc.call('set_timer_op', 'set_timer_op', { timeout_ns: Number(clock.getBigUint64(0, true)) + TICK_NS }).catch(() => {});
+  const { port } = await hc.call('event_channel_op', 'bind_virq', { virq: VIRQ.TIMER, vcpu: 0 });
+  events.on(port, () => void arm());
+  await arm();
 }
 
 /** One vbd's frontend: the xenbus handshake (docs/xenbus-handshake.md) and the Blkfront. */

@@ -203,6 +203,23 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     await expectNoTrace(w, wp);
   }, 60_000);
 
+  it('HLT blocks the vCPU until the next event: the BIOS timer tick wakes it; an idle guest is blocked, not spinning', async () => {
+    // sti; hlt; mov ah,0Eh; mov al,'W'; int 10h; APM connect + power off
+    const woke = join(dir, 'hlt.bin');
+    writeFileSync(woke, Uint8Array.of(0xfb, 0xf4, 0xb4, 0x0e, 0xb0, 0x57, 0xcd, 0x10, 0xb8, 0x01, 0x53, 0x31, 0xdb, 0xcd, 0x15, 0xb8, 0x07, 0x53, 0xbb, 0x01, 0x00, 0xb9, 0x03, 0x00, 0xcd, 0x15, 0xf4, 0xeb, 0xfd));
+    expect(await xl('create', '-c', join(guests, 'hello.cfg'), 'name="hlt"', `kernel="${woke}"`)).toBe('W');
+    // sti; hlt; jmp back: between ticks the vCPU is blocked.
+    const idle = join(dir, 'idle.bin');
+    writeFileSync(idle, Uint8Array.of(0xfb, 0xf4, 0xeb, 0xfd));
+    await xl('create', join(guests, 'hello.cfg'), 'name="idle"', `kernel="${idle}"`);
+    const d = await until('idle listed', 10_000, () => domidOf('idle'));
+    await until('idle guest blocked', 10_000, async () => /^idle +\d+ +4 +1 +-b---- /m.test(await xl('list', 'idle')));
+    const t = (await hc.call('domctl', 'getdomaininfo', { domain: d })).cpu_time;
+    expect(t).toBeLessThan(2e9);
+    await xl('destroy', 'idle');
+    await expectNoTrace(d);
+  }, 40_000);
+
   it('config errors name the file, line and key', async () => {
     const bad = join(dir, 'bad.cfg');
     writeFileSync(bad, 'name = "bad"\nmemory = "lots"\n');

@@ -26,6 +26,12 @@ export class DomainEvents {
     private readonly hc: HypercallClient,
     private readonly memory: ArrayBuffer,
     private readonly pollMs = 200,
+    /**
+     * `scan`: this process is its domain's only kernel (a PV shim): take every pending port the
+     * way a guest's upcall handler does, clearing `evtchn_upcall_pending`, so the hypervisor sees
+     * no event still due when the vCPU halts. Otherwise take only our own ports (`consume`).
+     */
+    private readonly opts: { scan?: boolean } = {},
   ) {
     this.bell = new Doorbell(memory, hc.info.doorbell_addr);
     this.shared = new SharedInfoPage(memory, hc.info.shared_info_frame * 4096);
@@ -67,8 +73,8 @@ export class DomainEvents {
   }
 
   private poll(): void {
-    if (this.handlers.size === 0) return;
-    for (const p of this.shared.consume(this.handlers.keys())) {
+    if (this.handlers.size === 0 && !this.opts.scan) return;
+    for (const p of this.opts.scan ? this.shared.scan(0) : this.shared.consume(this.handlers.keys())) {
       this.counters.events++;
       try {
         this.handlers.get(p)?.();
