@@ -29,6 +29,7 @@ export const pvBuilder: DomainBuilder = {
     const nrPages = cfg.memory * 256;
     if (nrPages < 256) throw new Error(`memory = ${cfg.memory}: a PV guest needs at least 1 MiB`);
     if (cfg.kernel !== undefined && !existsSync(cfg.kernel)) throw new Error(`kernel '${cfg.kernel}' not found`);
+    for (const d of cfg.disks) if (!existsSync(d.target)) throw new Error(`disk '${d.vdev}': file ${d.target} not found (from ${cfg.file})`);
     if (cfg.kernel === undefined && cfg.disks.length === 0) throw new Error('no kernel and no disk: nothing to boot (set kernel = "..." or give a disk with a boot sector)');
 
     const pop = await hc.call('memory_op', 'populate_physmap', { domid, extent_start: Array.from({ length: nrPages }, (_, i) => i) });

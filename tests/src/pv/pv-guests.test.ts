@@ -220,6 +220,19 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     await expectNoTrace(d);
   }, 40_000);
 
+  it('a create that fails, or whose xl dies midway, leaves no half-built domain', async () => {
+    const before = (await domains()).map((d) => d.domain);
+    const e = await xl('create', join(guests, 'echo.cfg'), `disk=['${join(dir, 'nope.img')},raw,xvda,rw']`).then(() => '', (x: { stderr: string }) => x.stderr);
+    expect(e).toMatch(/disk 'xvda': file .*nope\.img not found/);
+
+    // xl killed while dom0 builds the domain: the toolstack notices the closed socket and rolls back.
+    const child = spawn(process.execPath, [bin('xl'), 'create', join(guests, 'echo.cfg'), 'name="orphan"'], { env, stdio: 'ignore' });
+    const d = await until('orphan domain being built', 20_000, async () => (await domains()).find((x) => !before.includes(x.domain))?.domain);
+    child.kill('SIGKILL');
+    await expectNoTrace(d);
+    expect(await xl('list')).not.toMatch(/^orphan /m);
+  }, 40_000);
+
   it('config errors name the file, line and key', async () => {
     const bad = join(dir, 'bad.cfg');
     writeFileSync(bad, 'name = "bad"\nmemory = "lots"\n');

@@ -3,6 +3,7 @@
  * [key=value...]`, `destroy`, `shutdown [-w]`, `reboot [-w]`, `console`, `block-list`. xl parses
  * the config (tools/src/xl-cfg) and sends plain data, as xl hands libxl a libxl_domain_config.
  */
+import { existsSync } from 'node:fs';
 import { XlCfgError, loadXlConfig, type XlConfig } from '../xl-cfg/index.ts';
 import type { ToolstackDomainConfig } from '@xenlab/xen-public';
 import { attachConsole } from './console.ts';
@@ -14,9 +15,11 @@ const out = (s: string): void => void process.stdout.write(s.endsWith('\n') ? s 
 export function toToolstackConfig(c: XlConfig): ToolstackDomainConfig {
   const disks = c.disks.map((d) => {
     if (d.target === undefined) throw new UserError(`xl create: disk '${d.spec}' has no target (an empty cdrom is not supported for ${c.type} guests) (from disk = [...] in ${c.file})`);
+    if (!existsSync(d.target)) throw new UserError(`xl create: disk '${d.vdev.name}': file ${d.target} not found (from disk = [...] in ${c.file}; create it first, e.g. truncate -s 4M ${d.target})`);
     if (d.format !== 'raw') throw new UserError(`xl create: disk '${d.vdev.name}': format=${d.format} is not supported; only raw images are (from disk = [...] in ${c.file})`);
     return { target: d.target, vdev: d.vdev.name, devid: d.vdev.number, access: d.access, devtype: d.devtype, format: d.format, spec: d.spec };
   });
+  if (c.kernel !== undefined && !existsSync(c.kernel)) throw new UserError(`xl create: kernel '${c.kernel}' not found (from kernel = ... in ${c.file})`);
   return {
     file: c.file,
     name: c.name,
