@@ -82,8 +82,19 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       for (let m = 0; m < mib; m++) writeSync(fd, chunk);
       closeSync(fd);
     }
-    await tool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
-    up = true;
+    const runMode = async (grants: 'copy' | 'map'): Promise<GuestResult[]> => {
+      const menv = { ...env, XENLAB_BLKBACK_GRANTS: grants };
+      const mtool = async (name: string, ...args: string[]) => (await run(process.execPath, [join(root, 'node_modules/.bin', name), ...args], { env: menv, timeout: 120_000 })).stdout;
+      await mtool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
+      up = true;
+      try {
+        return await runFrontend(menv);
+      } finally {
+        await mtool('xenlab', 'stop').catch(() => {});
+        up = false;
+      }
+    };
+    const runFrontend = async (menv: NodeJS.ProcessEnv): Promise<GuestResult[]> => {
     const L = hostLayout(dir);
     const hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
     const xs = await XenstoreClient.connect(L.xenstoredSocket);
@@ -101,7 +112,7 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       });
       for (const [k, v] of Object.entries({ backend: be, 'backend-id': '0', state: '1', 'virtual-device': '51712' })) await xs.write(`${fe}/${k}`, v);
       const cfg = { hypervisorSocket: L.hypervisorSocket, xenstoredSocket: L.xenstoredSocket, domid: domain, devid: 51712, pages, workloads };
-      const p = spawn(process.execPath, ['--import', 'tsx', BENCH_BLK, JSON.stringify(cfg)], { env: { ...env, XENLAB_DOMAIN_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'inherit'] });
+      const p = spawn(process.execPath, ['--import', 'tsx', BENCH_BLK, JSON.stringify(cfg)], { env: { ...menv, XENLAB_DOMAIN_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       p.stdout.on('data', (b: Buffer) => (out += b.toString()));
       const code = await new Promise<number | null>((r) => p.once('exit', r));
@@ -114,6 +125,12 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       xs.close();
       hc.close();
     }
+    return guest;
+    };
+    const mapped = await runMode('map');
+    const guest = await runMode('copy');
+    await tool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
+    up = true;
     const baseline = workloads.map((w) => ({ name: w.name, ...hostBaseline(img, w, sectors) }));
 
     // xl create -> first console byte, against a bare node start (spawn to first output).
@@ -126,20 +143,22 @@ export async function run_(argv: string[]): Promise<BenchResult> {
 
     const rows = workloads.map((w, i) => {
       const g = guest.find((x) => x.name === w.name)!;
+      const m = mapped.find((x) => x.name === w.name)!;
       const b = baseline[i]!;
       const ratio = w.pattern === 'seq' ? g.mbPerS / b.mbPerS : g.iops / b.iops;
-      return { workload: w, guest: g, host: b, ratio };
+      const mapRatio = w.pattern === 'seq' ? m.mbPerS / b.mbPerS : m.iops / b.iops;
+      return { workload: w, guest: g, mapped: m, host: b, ratio, mapRatio };
     });
     const cs = stats(create);
     const bs = stats(bare);
     const createRatio = cs.median / bs.median;
     const fmt = (x: number) => x.toFixed(x >= 100 ? 0 : 2);
     const summary = [
-      `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback (grant copy) -> file, vs fs.readSync/writeSync of the same file`,
+      `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback (grant copy, or grant map) -> file, vs fs.readSync/writeSync of the same file (ratios in brackets)`,
       ...rows.map((r) =>
         r.workload.pattern === 'seq'
-          ? `  ${r.workload.name.padEnd(14)} PV ${fmt(r.guest.mbPerS)} MB/s   host ${fmt(r.host.mbPerS)} MB/s   ratio ${r.ratio.toFixed(3)}x  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
-          : `  ${r.workload.name.padEnd(14)} PV ${fmt(r.guest.iops)} IOPS    host ${fmt(r.host.iops)} IOPS    ratio ${r.ratio.toFixed(3)}x  (${r.workload.depth} in flight)`,
+          ? `  ${r.workload.name.padEnd(14)} PV copy ${fmt(r.guest.mbPerS)} MB/s (${r.ratio.toFixed(3)}x)  map ${fmt(r.mapped.mbPerS)} MB/s (${r.mapRatio.toFixed(3)}x)  host ${fmt(r.host.mbPerS)} MB/s  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
+          : `  ${r.workload.name.padEnd(14)} PV copy ${fmt(r.guest.iops)} IOPS (${r.ratio.toFixed(3)}x)  map ${fmt(r.mapped.iops)} IOPS (${r.mapRatio.toFixed(3)}x)  host ${fmt(r.host.iops)} IOPS  (${r.workload.depth} in flight)`,
       ),
       `  xl create -> first console byte ${cs.median.toFixed(0)} ms (median of ${cs.n}); bare node start ${bs.median.toFixed(0)} ms; ratio ${createRatio.toFixed(2)}x`,
     ].join('\n');

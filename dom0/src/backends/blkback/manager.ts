@@ -13,7 +13,7 @@ import type { WatchStream } from '@xenlab/xenstore-client';
 import type { Dom0Host } from '../../toolstack/dom0-host.ts';
 import { BlkbackDevice } from './blkback.ts';
 import { DiskImage } from './disk-image.ts';
-import { HypervisorGrantCopy } from './hypervisor-grants.ts';
+import { HypervisorGrantCopy, HypervisorGrantMap } from './hypervisor-grants.ts';
 import { createBackendMachine } from './xenbus-backend.ts';
 import { BackendXenbusDriver } from './xenbus-driver.ts';
 import { connectKeys, featureKeys } from './xenstore-keys.ts';
@@ -140,6 +140,8 @@ export class BlkbackManager {
       frontendDomid: DomId(v.domid),
       disk: v.disk!,
       grants: v.grants,
+      // Grant copy by default; XENLAB_BLKBACK_GRANTS=map maps each segment instead (bench pv-blk measures both).
+      ...(process.env.XENLAB_BLKBACK_GRANTS === 'map' ? { grantMap: new HypervisorGrantMap(hc, this.h.mm.buffer) } : {}),
       notify: send,
       // Overlap the grant-copy round trips of consecutive requests (bench pv-blk).
       inFlight: 8,
