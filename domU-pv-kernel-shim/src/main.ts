@@ -36,11 +36,40 @@ const PAGE = 4096;
 const BOUNCE_FRAMES = 11;
 const log = (m: string): void => void process.stderr.write(`shim: ${m}\n`);
 
+/**
+ * The start info path and token: from argv and XENLAB_DOMAIN_TOKEN, or, with `--wait` (a shim
+ * the toolstack started ahead of time, already loaded), one JSON line on stdin. A waiting shim
+ * whose stdin closes without a line (dom0 went away) exits.
+ */
+async function startArgs(): Promise<{ si: PvStartInfo; token: string }> {
+  if (process.argv[2] !== '--wait') {
+    const token = process.env.XENLAB_DOMAIN_TOKEN;
+    if (!token) throw new Error('XENLAB_DOMAIN_TOKEN is not set (the toolstack passes the domain token)');
+    delete process.env.XENLAB_DOMAIN_TOKEN;
+    return { si: JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo, token };
+  }
+  const line = await new Promise<string>((resolve) => {
+    let buf = '';
+    const onEnd = () => process.exit(0);
+    const onData = (b: Buffer) => {
+      buf += b.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        process.stdin.off('data', onData);
+        process.stdin.off('end', onEnd);
+        process.stdin.pause();
+        resolve(buf.slice(0, nl));
+      }
+    };
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+  });
+  const m = JSON.parse(line) as { startInfo: string; token: string };
+  return { si: JSON.parse(readFileSync(m.startInfo, 'utf8')) as PvStartInfo, token: m.token };
+}
+
 async function main(): Promise<void> {
-  const si = JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo;
-  const token = process.env.XENLAB_DOMAIN_TOKEN;
-  if (!token) throw new Error('XENLAB_DOMAIN_TOKEN is not set (the toolstack passes the domain token)');
-  delete process.env.XENLAB_DOMAIN_TOKEN;
+  const { si, token } = await startArgs();
   const hc = await HypercallClient.connect(si.hypervisor_socket, token, { owner: true });
   const mm = SharedMemory.open(hc.info.machine_memory);
   const frame = (gfn: number): Uint8Array => {

@@ -70,6 +70,8 @@ export interface BuiltDomain {
 export interface DomainBuilder {
   readonly type: ToolstackDomainConfig['type'];
   build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain>;
+  /** The toolstack stops: end anything kept between builds (e.g. a process started ahead). */
+  close?(): void;
 }
 
 export const BUILDERS: Partial<Record<ToolstackDomainConfig['type'], DomainBuilder>> = {

@@ -7,7 +7,7 @@
  * (domU-pv-kernel-shim/src/main.ts), which loads the program and says `ready`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DomId, Gfn, GrantFrame, HypercallClient, XENMEM_resource, type PvStartInfo, type ToolstackDomainConfig } from '@xenlab/xen-public';
@@ -21,8 +21,30 @@ const SHIM_FRAMES = 24;
 const SHIM_MAIN = fileURLToPath(new URL('../../../domU-pv-kernel-shim/src/main.ts', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 
+/**
+ * One shim process started ahead of time (node + tsx + the shim's modules loaded, waiting for its
+ * start info on stdin), so `xl create` does not wait for a process start: taking it starts the
+ * next one. Nothing is started until the first PV guest.
+ */
+let spare: ChildProcess | undefined;
+function spawnShim(): ChildProcess {
+  const p = spawn(process.execPath, ['--import', 'tsx', SHIM_MAIN, '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  p.on('error', () => {});
+  return p;
+}
+function takeShim(): ChildProcess {
+  const alive = spare && spare.exitCode === null && spare.signalCode === null ? spare : undefined;
+  spare = spawnShim();
+  return alive ?? spawnShim();
+}
+export function closeShimPool(): void {
+  spare?.kill('SIGKILL');
+  spare = undefined;
+}
+
 export const pvBuilder: DomainBuilder = {
   type: 'pv',
+  close: closeShimPool,
   async build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain> {
     const { hc, mm, layout } = ctx.host;
     const domid = ctx.domid;
@@ -83,12 +105,10 @@ export const pvBuilder: DomainBuilder = {
       onExit: (l) => (exitListener = l),
       async start() {
         const logPath = join(layout.logDir, `shim-${cfg.name}.${domid}.log`);
-        const out = openSync(logPath, 'a');
-        proc = spawn(process.execPath, ['--import', 'tsx', SHIM_MAIN, siPath], {
-          stdio: ['ignore', 'pipe', out],
-          env: { ...process.env, XENLAB_DOMAIN_TOKEN: ctx.token },
-        });
-        closeSync(out);
+        proc = takeShim();
+        proc.stderr!.pipe(createWriteStream(logPath, { flags: 'a' }));
+        proc.stdin!.end(`${JSON.stringify({ startInfo: siPath, token: ctx.token })}\n`);
+        writeFileSync(join(ctx.dir, 'shim.pid'), `${proc.pid}\n`);
         const p = proc;
         p.once('exit', (code, sig) => {
           if (!stopping) exitListener?.(`the PV shim (pid ${p.pid}) exited (${sig ?? `code ${code}`})`);

@@ -150,11 +150,19 @@ export class ToolstackService {
     const { hc, xs, log } = this.h;
     const undo = new UndoStack();
     let aborted = false;
-    const onClose = () => (aborted = true);
+    let abort!: (e: Error) => void;
+    // xl going away rejects whatever step is under way at once (the shim's start may take long).
+    const abortion = new Promise<never>((_, rej) => (abort = rej));
+    abortion.catch(() => {});
+    const onClose = () => {
+      aborted = true;
+      abort(new Error('xl went away during create: rolled back'));
+    };
     o.conn?.onClose.push(onClose);
     const check = () => {
       if (aborted) throw new Error('xl went away during create: rolled back');
     };
+    const step = <T>(p: Promise<T>): Promise<T> => Promise.race([p, abortion]);
     const uuid = cfg.uuid ?? randomUUID();
     try {
       const { domain: domid, token } = await hc.call('domctl', 'createdomain', { max_vcpus: cfg.vcpus, handle: uuid.replace(/-/g, ''), flags: cfg.type === 'hvm' ? XEN_DOMCTL_CDF.hvm : 0 });
@@ -165,11 +173,12 @@ export class ToolstackService {
       undo.push('domain dir', () => rmSync(dir, { recursive: true, force: true }));
       check();
 
-      const built = await builder.build(cfg, { host: this.h, domid, token, undo, dir });
+      const built = await step(builder.build(cfg, { host: this.h, domid, token, undo, dir }));
       undo.push('builder destroy', () => built.destroy());
       check();
 
       await this.writeTree(domid, uuid, cfg, built, undo);
+      undo.push('blkback detach', () => this.blkback.detach(domid));
       check();
       await xs.introduceDomain(domid, built.store.mfn, built.store.port);
       undo.push('release', () => xs.releaseDomain(domid));
@@ -180,7 +189,7 @@ export class ToolstackService {
       await xs.write(`/local/domain/${domid}/console/tty`, consoleSocket);
       check();
 
-      await built.start();
+      await step(built.start());
       check();
       if (!o.paused) await hc.call('domctl', 'unpausedomain', { domain: domid });
       check();
@@ -277,7 +286,7 @@ export class ToolstackService {
 
   private async removeTree(domid: number, uuid: string): Promise<void> {
     const xs = this.h.xs;
-    for (const p of [`/local/domain/${domid}`, `/vm/${uuid}`, `/local/domain/0/backend/vbd/${domid}`, `/local/domain/0/backend/console/${domid}`, `/libxl/${domid}`]) {
+    for (const p of [`/local/domain/${domid}`, `/vm/${uuid}`, `/local/domain/0/backend/vbd/${domid}`, `/local/domain/0/backend/console/${domid}`, `/local/domain/0/error/backend/vbd/${domid}`, `/libxl/${domid}`]) {
       await xs.rm(p).catch(() => {});
     }
   }
@@ -401,6 +410,7 @@ export class ToolstackService {
   async stop(): Promise<void> {
     for (const r of [...this.domains.values()]) await this.destroy(r.domid).catch(() => {});
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    for (const b of Object.values(BUILDERS)) b?.close?.();
     await this.console.stop();
     await this.blkback.stop();
     await this.h.events.stop();

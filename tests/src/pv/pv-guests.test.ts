@@ -66,10 +66,7 @@ async function expectNoTrace(domid: number, shimPid?: number): Promise<void> {
   if (shimPid !== undefined) await until(`shim ${shimPid} gone`, 5000, async () => !pidAlive(shimPid));
 }
 
-const shimPid = async (domid: number): Promise<number> => {
-  const out = (await run('pgrep', ['-f', `dom0/domains/${domid}/start-info.json`])).stdout.trim().split('\n')[0];
-  return Number(out);
-};
+const shimPid = async (domid: number): Promise<number> => Number(readFileSync(join(dir, 'dom0/domains', String(domid), 'shim.pid'), 'utf8'));
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'xenlab-pv-'));
@@ -225,11 +222,16 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     const e = await xl('create', join(guests, 'echo.cfg'), `disk=['${join(dir, 'nope.img')},raw,xvda,rw']`).then(() => '', (x: { stderr: string }) => x.stderr);
     expect(e).toMatch(/disk 'xvda': file .*nope\.img not found/);
 
-    // xl killed while dom0 builds the domain: the toolstack notices the closed socket and rolls back.
-    const child = spawn(process.execPath, [bin('xl'), 'create', join(guests, 'echo.cfg'), 'name="orphan"'], { env, stdio: 'ignore' });
+    // xl killed while dom0 builds the domain: the toolstack notices the closed socket and rolls back
+    // at once. The disk is a directory, so blkback cannot open it and the shim would wait 15 s
+    // for its vbd: the create is certainly still under way when xl dies.
+    const child = spawn(process.execPath, [bin('xl'), 'create', join(guests, 'echo.cfg'), 'name="orphan"', `disk=['${dir},raw,xvda,rw']`], { env, stdio: 'ignore' });
     const d = await until('orphan domain being built', 20_000, async () => (await domains()).find((x) => !before.includes(x.domain))?.domain);
+    await until('its vbd offered', 10_000, async () => (await tool('xenstore-ls', '/local/domain/0/backend/vbd')).includes(`${d} = `));
     child.kill('SIGKILL');
+    const t0 = Date.now();
     await expectNoTrace(d);
+    expect(Date.now() - t0).toBeLessThan(10_000);
     expect(await xl('list')).not.toMatch(/^orphan /m);
   }, 40_000);
 

@@ -31,6 +31,8 @@ interface Vbd {
   grants: HypervisorGrantCopy | undefined;
   ring: { handle: number; port: number; unbind: () => void } | undefined;
   watch: WatchStream | undefined;
+  /** Torn down: the driver's late steps must not write (they would re-create removed nodes). */
+  dead: boolean;
 }
 
 export class BlkbackManager {
@@ -92,7 +94,7 @@ export class BlkbackManager {
     const frontend = await xs.tryRead(`${path}/frontend`);
     if (params === undefined || frontend === undefined) return; // not complete yet: a later event
     const readOnly = (await xs.tryRead(`${path}/mode`)) === 'r';
-    const v: Vbd = { domid, devid, path, driver: undefined as unknown as BackendXenbusDriver, disk: undefined, device: undefined, grants: undefined, ring: undefined, watch: undefined };
+    const v: Vbd = { domid, devid, path, driver: undefined as unknown as BackendXenbusDriver, disk: undefined, device: undefined, grants: undefined, ring: undefined, watch: undefined, dead: false };
     let disk: DiskImage | undefined;
     let openError: string | undefined;
     try {
@@ -102,7 +104,7 @@ export class BlkbackManager {
     }
     v.disk = disk;
     v.driver = new BackendXenbusDriver({
-      store: xs,
+      store: { tryRead: (p) => xs.tryRead(p), write: async (p, val) => (v.dead ? undefined : xs.write(p, val)) },
       backendPath: path,
       frontendPath: frontend,
       machine: createBackendMachine(featureKeys(), connectKeys({ sizeBytes: disk?.sizeBytes ?? 0, readOnly })),
@@ -174,6 +176,7 @@ export class BlkbackManager {
   }
 
   private async teardown(v: Vbd): Promise<void> {
+    v.dead = true;
     this.vbds.delete(v.path);
     if (v.watch) await this.h.xs.unwatch(v.watch).catch(() => {});
     await this.disconnectRing(v);
