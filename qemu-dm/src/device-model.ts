@@ -136,6 +136,7 @@ export class DeviceModel {
     private readonly xs: XenstoreClient,
     private readonly mm: SharedMemory,
     readonly memory: GuestMemory,
+    memoryBytes: number,
     private readonly page: DataView,
     /** local port (in dom0) → ioreq slot (vCPU id). */
     private readonly slots: Map<number, number>,
@@ -146,7 +147,7 @@ export class DeviceModel {
     this.platform = new PcPlatform({
       image: this.image,
       dma: memory,
-      memoryBytes: memory.ramFrames * 4096,
+      memoryBytes,
       irq: (line, level) => {
         if (level) this.irqRaised++;
         // Ordered on the hypercall socket: the level reaches the PIC before our answer to the slot.
@@ -173,6 +174,8 @@ export class DeviceModel {
       mm = SharedMemory.open(hc.info.machine_memory);
       const { gfns, mfns } = await hc.call('domctl', 'getmemlist', { domain: o.domid, max_pfns: 1 << 20 });
       const memory = new GuestMemory(mm.buffer, gfns, mfns);
+      // RAM size for CMOS: up to the highest guest frame below the special pages (ioreq, console, store at FEFF0h+).
+      const ramTop = gfns.filter((g) => g < 0xfe000).reduce((a, g) => Math.max(a, g + 1), 0);
       const ioreqGfn = (await hc.call('hvm_op', 'get_param', { domid: o.domid, index: HVM_PARAM.IOREQ_PFN })).value;
       const at = gfns.indexOf(ioreqGfn);
       if (!ioreqGfn || at < 0) throw new Error(`qemu-dm: domain ${o.domid} has no ioreq page (HVM_PARAM_IOREQ_PFN)`);
@@ -187,12 +190,12 @@ export class DeviceModel {
         slots.set(local_port, vcpu);
       }
       xs = await XenstoreClient.connect(L.xenstoredSocket);
-      const dm = new DeviceModel(o, L, hc, xs, mm, memory, page, slots);
+      const dm = new DeviceModel(o, L, hc, xs, mm, memory, ramTop * 4096, page, slots);
       await dm.claimRanges();
       await dm.openConsole();
       writeFileSync(deviceModelPaths(L, o.domid).pid, `${process.pid}\n`);
       await xs.write(`${dmStatePath(o.domid)}/state`, 'running');
-      log(`d${o.domid}: serving ioreqs on ports ${[...slots.keys()].join(',')}, ${memory.ramFrames * 4} KiB RAM, disk ${o.disk?.path ?? 'none'}`);
+      log(`d${o.domid}: serving ioreqs on ports ${[...slots.keys()].join(',')}, ${ramTop * 4} KiB RAM (${memory.ramFrames * 4} KiB below 1 MiB), disk ${o.disk?.path ?? 'none'}`);
       return dm;
     } catch (e) {
       xs?.close();

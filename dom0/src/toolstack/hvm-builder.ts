@@ -3,9 +3,8 @@
  * `libxl__spawn_local_dm` / `libxl__destroy_device_model`; xc_dom_hvm in libxc). For an xl.cfg
  * with `type = "hvm"` it:
  *   1. creates the domain (XEN_DOMCTL_CDF_hvm), paused, and gives it RAM where a PC has RAM:
- *      0-9FFFFh (640 KiB) and F0000-FFFFFh (the BIOS's 64 KiB). A0000-EFFFFh is left a hole,
- *      so VGA text memory at B8000h is MMIO served by qemu-dm. The 80186 addresses 1 MiB, so
- *      `memory` above that is a limit (max_mem), not populated;
+ *      0-9FFFFh (640 KiB), F0000-FFFFFh (the BIOS's 64 KiB) and the rest of `memory` from 1 MiB
+ *      up. A0000-EFFFFh is left a hole, so VGA text memory at B8000h is MMIO served by qemu-dm;
  *   2. gives it an ioreq page (HVM_PARAM_IOREQ_PFN, at gfn FEFF0h, above anything the guest can
  *      address) and names dom0 as its device model (HVM_PARAM_DM_DOMAIN) — the hypervisor then
  *      offers one event channel per vCPU and writes it into the slot's `vp_eport`;
@@ -138,11 +137,16 @@ export interface HvmDomain {
   qemuDm: ChildProcess;
 }
 
-/** The gfns an HVM domain of this builder gets: conventional memory and the BIOS area. */
-export function hvmRamGfns(): number[] {
+/**
+ * The gfns of an HVM guest's RAM: conventional memory, the BIOS area, and `memory` above 1 MiB
+ * (the 80186 cannot reach it, but the BIOS reports it as extended memory, as a PC's would).
+ * The A0000-EFFFFh hole is the price of the PC layout: `memory` MiB less 320 KiB are populated.
+ */
+export function hvmRamGfns(memoryMiB = 1): number[] {
   const g: number[] = [];
   for (let i = 0; i < LOW_RAM_FRAMES; i++) g.push(i);
   for (let i = BIOS_FIRST_GFN; i < 0x100; i++) g.push(i);
+  for (let i = 0x100; i < memoryMiB * 256; i++) g.push(i);
   return g;
 }
 
@@ -158,8 +162,8 @@ export async function createHvmDomain(env: HvmBuilderEnv, cfg: HvmGuestConfig, o
   const { domain } = await hc.call('domctl', 'createdomain', { max_vcpus: Math.max(1, cfg.vcpus), flags: XEN_DOMCTL_CDF.hvm });
   let child: ChildProcess | undefined;
   try {
-    await hc.call('domctl', 'max_mem', { domain, max_memkb: Math.max(cfg.memoryMiB * 1024, (hvmRamGfns().length + 1) * 4) });
-    await buildMemory(hc, domain);
+    await hc.call('domctl', 'max_mem', { domain, max_memkb: Math.max(cfg.memoryMiB * 1024, (hvmRamGfns(cfg.memoryMiB).length + 3) * 4) });
+    await buildMemory(hc, domain, cfg.memoryMiB);
     const dom = `/local/domain/${domain}`;
     await xs.write(`${dom}/name`, cfg.name);
     await xs.write(`${dom}/domid`, String(domain));
@@ -247,8 +251,9 @@ function checkConfig(cfg: HvmGuestConfig, log: (l: string) => void): void {
 }
 
 /** RAM, ioreq page, HVM params and the reset vector for an existing (paused) HVM domain. */
-async function buildMemory(hc: HypercallClient, domid: number, extraGfns: number[] = []): Promise<{ gfns: number[]; mfns: number[] }> {
-  const want = [...hvmRamGfns(), HVM_IOREQ_GFN, ...extraGfns];
+async function buildMemory(hc: HypercallClient, domid: number, memoryMiB: number, extraGfns: number[] = []): Promise<{ gfns: number[]; mfns: number[] }> {
+  if (!(memoryMiB >= 1)) throw new Error(`memory = ${memoryMiB}: an HVM guest needs at least 1 MiB`);
+  const want = [...hvmRamGfns(memoryMiB), HVM_IOREQ_GFN, ...extraGfns];
   const r = await hc.call('memory_op', 'populate_physmap', { domid, extent_start: want });
   if (r.nr_done !== want.length) throw new Error(`only ${r.nr_done} of ${want.length} pages could be populated (the host is out of memory; see \`xl info\`)`);
   await hc.call('hvm_op', 'set_param', { domid, index: HVM_PARAM.DM_DOMAIN, value: 0 });
@@ -271,7 +276,7 @@ export const hvmBuilder: DomainBuilder = {
     const domid = ctx.domid;
     const g = hvmGuestConfig(cfg);
     checkConfig(g, log);
-    const { gfns, mfns } = await buildMemory(hc, domid, [HVM_CONSOLE_GFN, HVM_STORE_GFN]);
+    const { gfns, mfns } = await buildMemory(hc, domid, cfg.memory, [HVM_CONSOLE_GFN, HVM_STORE_GFN]);
     const mfnOf = (gfn: number) => mfns[gfns.indexOf(gfn)]!;
     for (const gfn of [HVM_CONSOLE_GFN, HVM_STORE_GFN]) new Uint8Array(mm.buffer, mfnOf(gfn) * 4096, 4096).fill(0);
     // Grant refs 0 (console) and 1 (xenstore) for dom0, as the PV builder seeds them (libxl does for HVM too).
