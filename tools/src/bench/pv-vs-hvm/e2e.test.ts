@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { benchMain, parseArgs, type CliRun } from './index.ts';
-import { HostBackend } from './host-backend.ts';
+import { HostBackend, HostSession } from './host-backend.ts';
 import { DEFAULT_SETTINGS } from './protocol.ts';
 import type { BenchDoc } from './runner.ts';
 import { SCENARIOS } from './scenarios.ts';
@@ -109,7 +109,17 @@ describe('xenlab-bench --quick, in-process backends', () => {
 });
 
 describe('the host backend', () => {
-  it('says clearly that it is not wired yet', async () => {
-    await expect(new HostBackend('pv', undefined).start()).rejects.toThrow(/--backend host is not available yet.*--backend in-process/);
+  it('refuses a --host-dir with no running host, saying what to do', async () => {
+    const empty = mkdtempSync(join(tmpdir(), 'xenlab-bench-nohost-'));
+    try {
+      await expect(new HostBackend('pv', new HostSession({ runDir: empty })).start()).rejects.toThrow(/no running host in .*xenlab start/);
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+  });
+
+  it('lists the knobs it does not pass to the host yet, for its own path only', () => {
+    const b = new HostBackend('hvm', new HostSession());
+    expect(b.unsupported({ ...DEFAULT_SETTINGS, hvmDiskMode: 'pio' })).toEqual(['hvm-disk=pio', 'ioreq-page=true (default)']);
   });
 });

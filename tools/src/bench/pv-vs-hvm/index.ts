@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import type { BenchResult } from '../suite.ts';
 import { HarnessChild, InProcessBackend, type Backend } from './backend.ts';
-import { HostBackend } from './host-backend.ts';
+import { HostBackend, HostSession } from './host-backend.ts';
 import { DEFAULT_SETTINGS, type DriverSettings, type GuestPath } from './protocol.ts';
 import { writeReport, type WrittenReport } from './report.ts';
 import { runBench, totalRuns, type BenchDoc, type Variant } from './runner.ts';
@@ -83,6 +83,7 @@ export interface CliOptions {
   out: string;
   backend: 'in-process' | 'host';
   hostDir?: string;
+  pcpus?: number;
   scenarios?: string[];
   warmups?: number;
   reps?: number;
@@ -99,7 +100,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     .option('--quick', 'small workloads, no warm-up, one repetition', false)
     .option('--out <dir>', 'output directory', 'bench-results/pv-vs-hvm')
     .addOption(new Option('--backend <kind>', 'what runs the guests').choices(['in-process', 'host']).default('in-process'))
-    .option('--host-dir <dir>', 'host run directory (--backend host)')
+    .option('--host-dir <dir>', '--backend host: use the running host in this run directory (default: boot one)')
+    .option('--pcpus <n>', '--backend host: pCPUs of the host it boots (default 2)', positiveInt('--pcpus', 1))
     .option('--scenarios <list>', 'comma-separated scenario names (default: all)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
     .option('--warmups <n>', 'warm-up runs per scenario and path (default 2; quick 0)', positiveInt('--warmups', 0))
     .option('--reps <n>', 'measured repetitions per scenario and path (default 5; quick 1)', positiveInt('--reps', 1))
@@ -114,7 +116,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     .option('--no-progress', 'no progress bar');
   program.parse(argv as string[], { from: 'user' });
   const o = program.opts<{
-    quick: boolean; out: string; backend: 'in-process' | 'host'; hostDir?: string; scenarios?: string[]; warmups?: number; reps?: number;
+    quick: boolean; out: string; backend: 'in-process' | 'host'; hostDir?: string; pcpus?: number; scenarios?: string[]; warmups?: number; reps?: number;
     ringPages?: number; notifyHoldoff?: boolean; writeThrough?: boolean; grant?: DriverSettings['grantMode']; hvmDisk?: DriverSettings['hvmDiskMode']; ioreqPage?: boolean;
     vs?: string; png: boolean; progress: boolean;
   }>();
@@ -127,13 +129,16 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     ioreqPage: o.ioreqPage ?? DEFAULT_SETTINGS.ioreqPage,
   };
   return {
-    quick: o.quick, out: o.out, backend: o.backend, hostDir: o.hostDir, scenarios: o.scenarios, warmups: o.warmups, reps: o.reps,
+    quick: o.quick, out: o.out, backend: o.backend, hostDir: o.hostDir, pcpus: o.pcpus, scenarios: o.scenarios, warmups: o.warmups, reps: o.reps,
     settings, vs: o.vs, png: o.png, progress: o.progress,
   };
 }
 
-export function makeBackends(kind: CliOptions['backend'], hostDir?: string): Record<GuestPath, Backend> {
-  if (kind === 'host') return { pv: new HostBackend('pv', hostDir), hvm: new HostBackend('hvm', hostDir) };
+export function makeBackends(kind: CliOptions['backend'], hostDir?: string, pcpus?: number): Record<GuestPath, Backend> {
+  if (kind === 'host') {
+    const session = new HostSession({ runDir: hostDir, pcpus });
+    return { pv: new HostBackend('pv', session), hvm: new HostBackend('hvm', session) };
+  }
   const harness = new HarnessChild();
   return { pv: new InProcessBackend('pv', harness), hvm: new InProcessBackend('hvm', harness) };
 }
@@ -154,13 +159,22 @@ export async function benchMain(o: CliOptions, log: (line: string) => void = (l)
   const bar = o.progress && process.stderr.isTTY ? new SingleBar({ format: 'xenlab-bench [{bar}] {value}/{total} runs | {label}', hideCursor: true, stream: process.stderr }) : null;
   bar?.start(total, 0, { label: 'starting' });
   let lastScenario = '';
+  const backends = makeBackends(o.backend, o.hostDir, o.pcpus);
+  // Interrupted: stop what the backends started (a harness child, a host the session booted).
+  const onSignal = (sig: NodeJS.Signals) => {
+    bar?.stop();
+    log(`xenlab-bench: ${sig}: stopping the backends`);
+    void Promise.allSettled([backends.pv.close(), backends.hvm.close()]).then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const doc = await runBench({
     scenarios,
     profile: o.quick ? 'quick' : 'full',
     warmups,
     repetitions,
     variants,
-    backends: makeBackends(o.backend, o.hostDir),
+    backends,
     onProgress: (done, _total, label) => {
       if (bar) bar.update(done, { label });
       else if (o.progress) {
@@ -169,7 +183,11 @@ export async function benchMain(o: CliOptions, log: (line: string) => void = (l)
         lastScenario = sc;
       }
     },
-  }).finally(() => bar?.stop());
+  }).finally(() => {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  });
   const written = await writeReport(doc, resolve(o.out), { png: o.png });
   return { doc, written, summary: summarize(doc) };
 }
