@@ -68,7 +68,9 @@ describe('xenlab-bench --quick, in-process backends', () => {
     const [cpv, chvm] = cpu.results.map((r) => r.repetitions[0]!.instructions);
     expect(Math.abs(cpv! - chvm!) / cpv!).toBeLessThan(0.01);
     for (const r of cpu.results) expect(r.repetitions[0]!.cpuMs).toBeGreaterThan(0);
-    expect(Object.keys(doc.targets)).toContain('cpuloop PV/HVM within 5%');
+    const t = doc.targets['cpuloop PV/HVM within 5%']!;
+    expect(t.measured).toBeCloseTo(cpu.results[0]!.cpuMs.median / cpu.results[1]!.cpuMs.median, 10);
+    expect(t.met).toBe(Math.abs(t.measured - 1) <= 0.05);
   });
 
   it('results.csv holds the same numbers as results.json', () => {
