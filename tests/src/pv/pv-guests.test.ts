@@ -178,12 +178,20 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     await expectNoTrace(d);
   }, 60_000);
 
-  it('on_crash=destroy after the shim dies; xl destroy of a wedged guest', async () => {
-    await xl('create', join(guests, 'echo.cfg'), 'name="crash2"');
+  it('the shim killed mid-I/O: on_crash=destroy cleans up its devices; xl destroy of a wedged guest', async () => {
+    // A guest reading sector 1 with INT 13h AH=02h in a loop, so a request is always on its way.
+    const reader = join(dir, 'reader.bin');
+    writeFileSync(reader, Uint8Array.of(0xb8, 0x01, 0x02, 0xb9, 0x01, 0x00, 0xba, 0x80, 0x00, 0xbb, 0x00, 0x10, 0xcd, 0x13, 0xeb, 0xf0));
+    const img = join(dir, 'busy.img');
+    writeFileSync(img, '');
+    truncateSync(img, 1 << 20);
+    await xl('create', join(guests, 'hello.cfg'), 'name="crash2"', `kernel="${reader}"`, `disk=['${img},raw,xvda,rw']`);
     const d = await until('crash2 listed', 10_000, () => domidOf('crash2'));
+    await until('crash2 reading', 10_000, async () => (await xl('list', 'crash2')).match(/^crash2 +\d+ +\d+ +\d+ +\S+ +(\d+\.\d)$/m)?.[1] !== '0.0');
     const pid = await shimPid(d);
     process.kill(pid, 'SIGKILL');
     await expectNoTrace(d, pid);
+    expect(await xl('dmesg')).toMatch(new RegExp(`d${d} 'crash2' crash: on_crash=destroy`));
 
     // Wedged: a guest spinning forever (jmp $) whose kernel process is stopped, so nothing
     // answers control/shutdown; xl destroy still works.
