@@ -51,6 +51,13 @@ export class EvtchnTable {
   readonly ports: Channel[] = [{ state: 'closed' }];
   /** virqToPort[vcpu][virq], 0 when unbound. */
   readonly virqToPort: number[][] = [];
+  /**
+   * Ports bound through a connection other than the domain's owner (xenstored, qemu-dm or a tool
+   * acting for dom0): port -> byte address of that connection's doorbell. Their events ring only
+   * that doorbell, as Xen delivers a port's events only to the /dev/xen/evtchn handle that bound
+   * it; every other port rings the domain's own doorbell.
+   */
+  readonly bells = new Map<number, number>();
 
   constructor(readonly maxPort: number) {}
 
@@ -120,17 +127,18 @@ export class EventChannels {
   }
 
   /** EVTCHNOP_alloc_unbound: a port in `dom` that `remote_dom` may later bind to. */
-  allocUnbound(caller: Domain, dom: number, remoteDom: number): Port {
+  allocUnbound(caller: Domain, dom: number, remoteDom: number, bell?: number): Port {
     const d = this.hv.lookupDomain(caller, dom);
     const rdomid = remoteDom === DOMID_SELF ? caller.domid : (remoteDom as DomId);
     const port = this.newPort(d);
     d.evtchn.ports[port] = { state: 'unbound', vcpu: 0, remoteDom: rdomid };
+    if (bell && d === caller) d.evtchn.bells.set(port, bell);
     this.setGen(d, port);
     return Port(port);
   }
 
   /** EVTCHNOP_bind_interdomain: connect a new local port to the remote's unbound port. */
-  bindInterdomain(caller: Domain, remoteDom: number, remotePort: number): { localPort: Port; notify: EvtchnNotify } {
+  bindInterdomain(caller: Domain, remoteDom: number, remotePort: number, bell?: number): { localPort: Port; notify: EvtchnNotify } {
     const rd = remoteDom === DOMID_SELF ? caller : this.hv.domains.get(remoteDom);
     if (!rd || rd.dying !== 'alive') throw new XenError('ESRCH', `no domain ${remoteDom}`);
     const rc = rd.evtchn.get(remotePort);
@@ -140,6 +148,7 @@ export class EventChannels {
     }
     const lport = this.newPort(caller);
     caller.evtchn.ports[lport] = { state: 'interdomain', vcpu: 0, remoteDom: rd.domid, remotePort: Port(remotePort) };
+    if (bell) caller.evtchn.bells.set(lport, bell);
     rd.evtchn.ports[remotePort] = rc.xen
       ? { state: 'interdomain', vcpu: rc.vcpu, remoteDom: caller.domid, remotePort: Port(lport), xen: true }
       : { state: 'interdomain', vcpu: rc.vcpu, remoteDom: caller.domid, remotePort: Port(lport) };
@@ -164,14 +173,14 @@ export class EventChannels {
       remote_port: c.remotePort,
       shared_info_addr: mem.addr(rd.sharedInfoMfn),
       remote_vcpu: rc.vcpu,
-      doorbell_addr: mem.addr(rd.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET,
+      doorbell_addr: this.bellOf(rd, c.remotePort),
       bound_addr: fast ? mem.addr(d.evtchnPageMfn) + evtchnPageGenOffset(port) : 0,
       generation: fast ? this.readGen(d, port) : 0,
     };
   }
 
   /** EVTCHNOP_bind_virq. */
-  bindVirq(caller: Domain, virq: number, vcpu: number): Port {
+  bindVirq(caller: Domain, virq: number, vcpu: number, bell?: number): Port {
     if (!Number.isInteger(virq) || virq < 0 || virq >= NR_VIRQS) throw new XenError('EINVAL', `bad virq ${virq}`);
     if (!VIRQ_PER_VCPU.has(virq) && vcpu !== 0) throw new XenError('EINVAL', `global virq ${virq} binds on vcpu 0`);
     this.checkVcpu(caller, vcpu);
@@ -179,16 +188,18 @@ export class EventChannels {
     if (table[virq]) throw new XenError('EEXIST', `virq ${virq} already bound on vcpu ${vcpu}`);
     const port = this.newPort(caller);
     caller.evtchn.ports[port] = { state: 'virq', vcpu, virq };
+    if (bell) caller.evtchn.bells.set(port, bell);
     table[virq] = port;
     this.setGen(caller, port);
     return Port(port);
   }
 
   /** EVTCHNOP_bind_ipi. */
-  bindIpi(caller: Domain, vcpu: number): Port {
+  bindIpi(caller: Domain, vcpu: number, bell?: number): Port {
     this.checkVcpu(caller, vcpu);
     const port = this.newPort(caller);
     caller.evtchn.ports[port] = { state: 'ipi', vcpu };
+    if (bell) caller.evtchn.bells.set(port, bell);
     this.setGen(caller, port);
     return Port(port);
   }
@@ -205,6 +216,11 @@ export class EventChannels {
       if (rd) this.setGen(rd, c.remotePort);
     }
     if (this.hv.sharedInfo(caller).isPending(port)) this.setPending(caller, vcpu, port, true);
+  }
+
+  /** Byte address of the doorbell that `d`'s events on `port` ring. */
+  bellOf(d: Domain, port: number): number {
+    return d.evtchn.bells.get(port) ?? this.hv.mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET;
   }
 
   /** EVTCHNOP_close. The interdomain peer goes back to unbound (reserved for us again). */
@@ -233,6 +249,7 @@ export class EventChannels {
         break;
     }
     d.evtchn.ports[port] = { state: 'closed' };
+    d.evtchn.bells.delete(port);
     this.setGen(d, port, 0);
     const page = this.hv.sharedInfo(d);
     page.clearPending(port);
@@ -282,8 +299,8 @@ export class EventChannels {
   unmask(d: Domain, port: number): void {
     const c = this.local(d, port);
     const page = this.hv.sharedInfo(d);
-    if (page.unmask(c.vcpu, port)) this.hv.kick(d, c.vcpu);
-    else if (page.isPending(port)) this.hv.onEventPending?.(d, c.vcpu);
+    if (page.unmask(c.vcpu, port)) this.hv.kick(d, c.vcpu, port);
+    else if (page.isPending(port)) this.hv.onEventPending?.(d, c.vcpu, port);
   }
 
   /** EVTCHNOP_reset: close every port of a domain. */
@@ -306,10 +323,10 @@ export class EventChannels {
   /** Mark `port` pending on `d`, kicking `vcpu` if its upcall is newly due. */
   setPending(d: Domain, vcpu: number, port: number, force = false): void {
     const r = this.hv.sharedInfo(d).markPending(vcpu, port);
-    if (r === MarkResult.upcall || force) this.hv.kick(d, vcpu);
-    // A newly pending port wakes the domain's processes even if the upcall was already due:
-    // several processes may act for one domain, each consuming only its own ports.
-    else if (r === MarkResult.newly) this.hv.onEventPending?.(d, vcpu);
+    if (r === MarkResult.upcall || force) this.hv.kick(d, vcpu, port);
+    // A newly pending port rings its doorbell even if the upcall was already due: several
+    // processes may act for one domain, each consuming only its own ports.
+    else if (r === MarkResult.newly) this.hv.onEventPending?.(d, vcpu, port);
   }
 
   /** Closes every port of a dying domain; peers' ends become unbound. */

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { existsSync, unlinkSync } from 'node:fs';
-import { encodeFrame, readFrames, type SetupInfo } from '@xenlab/xen-public';
+import { DOMID_XEN, encodeFrame, readFrames, type Mfn, type SetupInfo } from '@xenlab/xen-public';
 import type { Domain } from './domain.ts';
 import { toXenError } from './errors.ts';
 import { EVTCHN_PAGE_DOORBELL_OFFSET } from './event-channel.ts';
@@ -19,6 +19,36 @@ import { dispatch, type CallContext, type ConnResources } from './hypercalls.ts'
 import type { Hypervisor } from './hypervisor.ts';
 import type { CreditScheduler } from './sched/credit.ts';
 import type { X86RunnerBase } from './x86-runner.ts';
+import { FrameKind } from './mm/frame-table.ts';
+
+/**
+ * Doorbells for connections other than a domain's owner (xenstored, qemu-dm, tools acting for
+ * dom0): 64 bytes each, carved from frames the hypervisor owns. A port bound through such a
+ * connection rings only its doorbell, so one process's events never wake the others.
+ */
+class ConnectionBells {
+  private readonly free: number[] = [];
+  private readonly frames: Mfn[] = [];
+
+  constructor(private readonly hv: Hypervisor) {}
+
+  alloc(): number | undefined {
+    if (this.free.length === 0) {
+      const mfn = this.hv.frames.alloc(DOMID_XEN, FrameKind.xen);
+      if (mfn === undefined) return undefined;
+      this.frames.push(mfn);
+      const base = this.hv.mem.addr(mfn);
+      for (let off = 4096 - 64; off >= 0; off -= 64) this.free.push(base + off);
+    }
+    const addr = this.free.pop()!;
+    new Uint8Array(this.hv.mem.buffer, addr, 64).fill(0);
+    return addr;
+  }
+
+  release(addr: number): void {
+    this.free.push(addr);
+  }
+}
 
 export interface HypercallServerOptions {
   socketPath: string;
@@ -39,13 +69,16 @@ export class HypercallServer {
   private readonly tokens = new Map<string, Domain>();
   private readonly conns = new Set<Conn>();
   private readonly owners = new Map<Domain, Conn>();
+  private readonly bells: ConnectionBells;
   /** Counters: hypercalls served, errors returned, connections seen. */
   readonly stats = { calls: 0, errors: 0, connections: 0, internalErrors: 0 };
 
   constructor(
     readonly hv: Hypervisor,
     private readonly opts: HypercallServerOptions,
-  ) {}
+  ) {
+    this.bells = new ConnectionBells(hv);
+  }
 
   issueToken(domid: number): string {
     const d = this.hv.domains.get(domid);
@@ -149,6 +182,9 @@ export class HypercallServer {
       }
       this.owners.set(d, conn);
       conn.owner = true;
+    } else {
+      // Not the domain's process: its own doorbell (none left: the domain's, as before).
+      conn.res.bell = this.bells.alloc();
     }
     conn.domain = d;
     const info: SetupInfo = {
@@ -157,7 +193,7 @@ export class HypercallServer {
       machine_memory: this.opts.machineMemoryPath,
       machine_bytes: this.hv.mem.buffer.byteLength,
       shared_info_frame: d.sharedInfoMfn,
-      doorbell_addr: this.hv.mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET,
+      doorbell_addr: conn.res.bell ?? this.hv.mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET,
     };
     this.reply(conn, { id, ok: true, ret: info });
   }
@@ -173,11 +209,21 @@ export class HypercallServer {
       if (d.dying === 'alive') this.hv.processDied(d, `its process (owner connection) went away`);
       return;
     }
-    if (d.dying !== 'alive') return;
-    for (const h of conn.res.handles) this.hv.gnttab.unmapOne(d, h);
-    for (const p of conn.res.ports) {
-      if (d.evtchn.get(p)) this.hv.evtchn.close(d, p);
+    if (d.dying === 'alive') {
+      for (const h of conn.res.handles) this.hv.gnttab.unmapOne(d, h);
+      for (const p of conn.res.ports) {
+        if (d.evtchn.get(p)) this.hv.evtchn.close(d, p);
+      }
     }
+    // A dying domain's ports are closed by its destruction; a stale ring of a reused doorbell
+    // would only be a spurious wake-up, which the event ABI allows.
+    this.releaseBell(conn);
+  }
+
+  private releaseBell(conn: Conn): void {
+    if (conn.res.bell === undefined) return;
+    this.bells.release(conn.res.bell);
+    conn.res.bell = undefined;
   }
 
   /** Does `d` currently have its owner process connected? */

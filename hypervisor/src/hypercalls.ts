@@ -37,6 +37,11 @@ export interface ConnResources {
   ports: Set<number>;
   /** Frames mapped with acquire_resource (each holds a frame reference). */
   foreign: Mfn[];
+  /**
+   * Byte address of this connection's own doorbell, for connections other than the domain's
+   * owner: ports it binds ring this one (see EvtchnTable.bells). Absent: the domain's doorbell.
+   */
+  bell?: number;
 }
 
 export interface CallContext {
@@ -210,24 +215,24 @@ export const hypercalls: DispatchTable = {
   event_channel_op: {
     alloc_unbound: (ctx, a) => {
       const o = obj(a);
-      const port = ctx.hv.evtchn.allocUnbound(ctx.caller, u16(o.dom, 'dom'), u16(o.remote_dom, 'remote_dom'));
+      const port = ctx.hv.evtchn.allocUnbound(ctx.caller, u16(o.dom, 'dom'), u16(o.remote_dom, 'remote_dom'), ctx.conn.bell);
       if (o.dom === DOMID_SELF || o.dom === ctx.caller.domid) ctx.conn.ports.add(port);
       return { port };
     },
     bind_interdomain: (ctx, a) => {
       const o = obj(a);
-      const r = ctx.hv.evtchn.bindInterdomain(ctx.caller, u16(o.remote_dom, 'remote_dom'), u32(o.remote_port, 'remote_port'));
+      const r = ctx.hv.evtchn.bindInterdomain(ctx.caller, u16(o.remote_dom, 'remote_dom'), u32(o.remote_port, 'remote_port'), ctx.conn.bell);
       ctx.conn.ports.add(r.localPort);
       return { local_port: r.localPort, notify: r.notify };
     },
     bind_virq: (ctx, a) => {
       const o = obj(a);
-      const port = ctx.hv.evtchn.bindVirq(ctx.caller, u32(o.virq, 'virq'), u32(o.vcpu, 'vcpu'));
+      const port = ctx.hv.evtchn.bindVirq(ctx.caller, u32(o.virq, 'virq'), u32(o.vcpu, 'vcpu'), ctx.conn.bell);
       ctx.conn.ports.add(port);
       return { port };
     },
     bind_ipi: (ctx, a) => {
-      const port = ctx.hv.evtchn.bindIpi(ctx.caller, u32(obj(a).vcpu, 'vcpu'));
+      const port = ctx.hv.evtchn.bindIpi(ctx.caller, u32(obj(a).vcpu, 'vcpu'), ctx.conn.bell);
       ctx.conn.ports.add(port);
       return { port };
     },

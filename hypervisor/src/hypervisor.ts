@@ -68,7 +68,7 @@ export interface HypervisorOptions {
   clock?: () => number;
   sched?: SchedHooks;
   /** An upcall became due on `vcpu` of `d`: ring the domain's doorbell. */
-  onEventPending?: (d: Domain, vcpu: number) => void;
+  onEventPending?: (d: Domain, vcpu: number, port?: number) => void;
   /** Wall-clock seconds at boot (for shared_info's wc_* fields). */
   bootWallClockMs?: number;
 }
@@ -87,7 +87,7 @@ export class Hypervisor {
   readonly console = new ConsoleRing();
   readonly nrPcpus: number;
   sched: SchedHooks;
-  onEventPending: ((d: Domain, vcpu: number) => void) | undefined;
+  onEventPending: ((d: Domain, vcpu: number, port?: number) => void) | undefined;
   /** Delivers a trap to the domain's kernel process; false if it has none connected. */
   onTrap: ((d: Domain, ev: TrapEvent) => boolean) | undefined;
   private readonly clock: () => number;
@@ -304,14 +304,14 @@ export class Hypervisor {
   }
 
   /** Event delivery: wake a vCPU blocked waiting for events and ring the domain's doorbell. */
-  kick(d: Domain, vcpu: number): void {
+  kick(d: Domain, vcpu: number, port?: number): void {
     const v = d.vcpu(vcpu);
     if (v?.blocked) {
       v.blocked = false;
       if (!d.isHvm) v.resumeFromHalt = true;
       this.vcpuChanged(v);
     }
-    this.onEventPending?.(d, vcpu);
+    this.onEventPending?.(d, vcpu, port);
   }
 
   /** SCHEDOP_block: sleep until an event, unless one is already due (local_events_need_delivery). */

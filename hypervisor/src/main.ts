@@ -71,8 +71,9 @@ async function main(): Promise<void> {
     memory: mem,
     nrPcpus: args.pcpus,
     sched: credit,
-    onEventPending: (d) => {
-      const addr = mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET;
+    onEventPending: (d, _vcpu, port) => {
+      // The port's own doorbell (its binder's connection), else the domain's.
+      const addr = port !== undefined ? hv.evtchn.bellOf(d, port) : mem.addr(d.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET;
       let bell = doorbells.get(addr);
       if (!bell) doorbells.set(addr, (bell = new Doorbell(shm.buffer, addr)));
       bell.ring();
