@@ -176,3 +176,40 @@ describe('hypercall arguments through the wire', () => {
     await expect(d0.call('sysctl', 'scheduler_op', { cpupool_id: 0, sched_id: 5, cmd: 1 })).rejects.toMatchObject({ errno: 'ENOSYS' });
   });
 });
+
+describe('per-connection doorbells', () => {
+  it("rings only the doorbell of the connection that bound a port, like Xen's per-fd evtchn delivery", async () => {
+    const dom0 = hv.domains.get(0)!;
+    const domainBell = hv.mem.addr(dom0.evtchnPageMfn);
+    const a = await connect(dom0Token);
+    const b = await connect(dom0Token);
+    // Each non-owner connection has its own 64-byte doorbell, not the domain's.
+    expect(new Set([a.info.doorbell_addr, b.info.doorbell_addr, domainBell]).size).toBe(3);
+    expect(a.info.doorbell_addr % 64).toBe(0);
+
+    const rung: Array<{ port: number | undefined; bell: number }> = [];
+    hv.onEventPending = (d, _vcpu, port) => rung.push({ port, bell: port === undefined ? -1 : hv.evtchn.bellOf(d, port) });
+    const { port: pa } = await a.call('event_channel_op', 'bind_ipi', { vcpu: 0 });
+    const { port: pb } = await b.call('event_channel_op', 'bind_ipi', { vcpu: 0 });
+    await a.call('event_channel_op', 'send', { port: pa });
+    await b.call('event_channel_op', 'send', { port: pb });
+    expect(rung.filter((r) => r.port === pa).map((r) => r.bell)).toEqual([a.info.doorbell_addr]);
+    expect(rung.filter((r) => r.port === pb).map((r) => r.bell)).toEqual([b.info.doorbell_addr]);
+
+    // A peer's fast-path descriptor names the binder's doorbell too.
+    const { domain, token } = await a.call('domctl', 'createdomain', { max_vcpus: 1 });
+    const { port: unbound } = await a.call('event_channel_op', 'alloc_unbound', { dom: DOMID_SELF, remote_dom: domain });
+    const guest = await connect(token, true);
+    const { notify } = await guest.call('event_channel_op', 'bind_interdomain', { remote_dom: 0, remote_port: unbound });
+    expect(notify.doorbell_addr).toBe(a.info.doorbell_addr);
+    // The guest's own process is its domain's owner: it keeps the domain's doorbell.
+    expect(guest.info.doorbell_addr).toBe(hv.mem.addr(hv.domains.get(domain)!.evtchnPageMfn));
+
+    // A closed connection's doorbell goes back to the pool and is handed out again.
+    const freed = b.info.doorbell_addr;
+    b.close();
+    await waitFor(() => !hv.domains.get(0)!.evtchn.get(pb));
+    const c = await connect(dom0Token);
+    expect(c.info.doorbell_addr).toBe(freed);
+  });
+});
