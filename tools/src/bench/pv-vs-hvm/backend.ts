@@ -6,8 +6,8 @@
  *   in-process  `InProcessBackend`: a child process running guests/src/bench-guest.ts, which
  *               wires the PV shim + blkfront/blkback (PV) or qemu-dm's test machine (HVM) around
  *               the x86 CPU in one process. Both paths share one warm child; jobs go one at a time.
- *   host        `HostBackend` (host-backend.ts): `xl create` on a booted xenlab host. Not wired
- *               yet; see that file for what it has to do.
+ *   host        `HostBackend` (host-backend.ts): `xl create` on a booted xenlab host, the phase
+ *               timed from the console log; counters and driver knobs are not carried yet.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
