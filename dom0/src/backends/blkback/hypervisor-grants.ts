@@ -1,7 +1,8 @@
 /**
  * blkback's GrantCopyInterface satisfied by the real hypervisor: GNTTABOP_copy between the
- * frontend's granted frames and dom0's own frames (named by GFN, `DOMID_SELF`), batched into one
- * hypercall per request. The scratch pages are dom0 frames from `Dom0Frames`.
+ * frontend's granted frames and dom0's own frames (named by GFN, `DOMID_SELF`). The copies of
+ * every request started in one turn of the event loop (blkback's `inFlight` batch) go in one
+ * hypercall. The scratch pages are dom0 frames from `Dom0Frames`.
  */
 import { DOMID_SELF, GNTCOPY, GNTMAP, GNTST, type GnttabCopyArg, type HypercallClient } from '@xenlab/xen-public';
 import type { Dom0Frames } from '../../toolstack/dom0-host.ts';
@@ -26,18 +27,43 @@ export class HypervisorGrantCopy implements GrantCopyInterface {
     return r.bytes;
   }
 
-  async copy(ops: readonly GrantCopyOp[]): Promise<readonly number[]> {
-    const args: GnttabCopyArg[] = ops.map((o) => {
+  /** Copies asked for in the same turn of the event loop, sent as one hypercall. */
+  private queued: { args: GnttabCopyArg[]; resolve: (s: number[]) => void; reject: (e: unknown) => void }[] = [];
+
+  copy(ops: readonly GrantCopyOp[]): Promise<readonly number[]> {
+    const args = this.toArgs(ops);
+    this.counters.ops += ops.length;
+    return new Promise((resolve, reject) => {
+      if (this.queued.length === 0) queueMicrotask(() => void this.flush());
+      this.queued.push({ args, resolve, reject });
+    });
+  }
+
+  /** GNTTABOP_copy takes an array: every request blkback started in this turn rides one call. */
+  private async flush(): Promise<void> {
+    const batch = this.queued;
+    this.queued = [];
+    this.counters.hypercalls++;
+    try {
+      const r = await this.hc.call('grant_table_op', 'copy', batch.flatMap((b) => b.args));
+      let at = 0;
+      for (const b of batch) {
+        b.resolve(r.slice(at, at + b.args.length).map((s) => s.status));
+        at += b.args.length;
+      }
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+
+  private toArgs(ops: readonly GrantCopyOp[]): GnttabCopyArg[] {
+    return ops.map((o) => {
       const own = { gmfn: this.base + Math.floor(o.scratchOffset / PAGE), domid: DOMID_SELF, offset: o.scratchOffset % PAGE };
       const granted = { ref: o.gref, domid: o.domid, offset: o.offset };
       return o.dir === 'to-guest'
         ? { source: own, dest: granted, len: o.len, flags: GNTCOPY.dest_gref }
         : { source: granted, dest: own, len: o.len, flags: GNTCOPY.source_gref };
     });
-    this.counters.hypercalls++;
-    this.counters.ops += ops.length;
-    const r = await this.hc.call('grant_table_op', 'copy', args);
-    return r.map((s) => s.status);
   }
 
   release(): void {
