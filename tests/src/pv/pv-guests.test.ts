@@ -119,6 +119,17 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     expect(r.get('PAST42')).toMatchObject({ CF: '01', AH: '04' });
   });
 
+  it('without a kernel the shim boots the first disk\'s boot sector through blkfront (like pvgrub)', async () => {
+    const img = join(dir, 'boot.img');
+    copyFileSync(join(guests, 'diskex.bin'), img);
+    truncateSync(img, 4 << 20);
+    const out = await xl('create', '-c', join(guests, 'diskex-boot.cfg'), `disk=['${img},raw,xvda,rw']`);
+    const r = parseDiskexOutput(out);
+    expect(r.get('DISKEX')).toMatchObject({ DRIVE: '80' });
+    expect(r.get('VERIFY42')).toMatchObject({ CF: '00', OK: 'true' });
+    expect(r.has('DONE')).toBe(true);
+  });
+
   it('xl list, console input, shutdown -w, reboot (on_reboot=restart) and destroy', async () => {
     await xl('create', join(guests, 'echo.cfg'), 'on_reboot="restart"');
     const d1 = await until('echo listed', 10_000, () => domidOf('echo'));
