@@ -66,6 +66,8 @@ export async function run_(argv: string[]): Promise<BenchResult> {
     { name: 'seq-read-64k', op: 'read', pattern: 'seq', bytes: 65536, count: seqCount, depth: 16 },
     { name: 'seq-write-64k', op: 'write', pattern: 'seq', bytes: 65536, count: seqCount, depth: 16 },
     { name: 'rand-read-4k', op: 'read', pattern: 'rand', bytes: 4096, count: quick ? 5000 : 20000, depth: 32 },
+    // One at a time: the round-trip latency of one request through all three processes.
+    { name: 'rand-read-4k-qd1', op: 'read', pattern: 'rand', bytes: 4096, count: quick ? 1000 : 3000, depth: 1 },
   ];
 
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-bench-pvblk-'));
@@ -162,7 +164,7 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       ...rows.map((r) =>
         r.workload.pattern === 'seq'
           ? `  ${r.workload.name.padEnd(14)} PV copy ${fmt(r.guest.mbPerS)} MB/s (${r.ratio.toFixed(3)}x)  map ${fmt(r.mapped.mbPerS)} MB/s (${r.mapRatio.toFixed(3)}x)  host ${fmt(r.host.mbPerS)} MB/s  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
-          : `  ${r.workload.name.padEnd(14)} PV copy ${fmt(r.guest.iops)} IOPS (${r.ratio.toFixed(3)}x)  map ${fmt(r.mapped.iops)} IOPS (${r.mapRatio.toFixed(3)}x)  host ${fmt(r.host.iops)} IOPS  (${r.workload.depth} in flight)`,
+          : `  ${r.workload.name.padEnd(14)} PV copy ${fmt(r.guest.iops)} IOPS (${r.ratio.toFixed(3)}x)  map ${fmt(r.mapped.iops)} IOPS (${r.mapRatio.toFixed(3)}x)  host ${fmt(r.host.iops)} IOPS  (${r.workload.depth} in flight${r.workload.depth === 1 ? `: ${(1e6 / r.guest.iops).toFixed(0)} us per request` : ''})`,
       ),
       `  xl create -> first console byte ${cs.median.toFixed(0)} ms (median of ${cs.n}); bare node start ${bs.median.toFixed(0)} ms; ratio ${createRatio.toFixed(2)}x`,
       `  (xl list to its first byte, the same CLI's start: ${ls.median.toFixed(0)} ms; create adds ${(cs.median - ls.median).toFixed(0)} ms, ${(cs.median / ls.median).toFixed(2)}x of it)`,
