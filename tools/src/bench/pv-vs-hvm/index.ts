@@ -97,13 +97,13 @@ export function parseArgs(argv: readonly string[]): CliOptions {
   const program = new Command('xenlab-bench')
     .description('PV vs HVM: the same guest programs both ways, with the counters that explain the difference (docs/benchmarks.md)')
     .exitOverride()
-    .option('--quick', 'small workloads, no warm-up, one repetition', false)
+    .option('--quick', 'small workloads, one warm-up, one repetition', false)
     .option('--out <dir>', 'output directory', 'bench-results/pv-vs-hvm')
     .addOption(new Option('--backend <kind>', 'what runs the guests').choices(['in-process', 'host']).default('in-process'))
     .option('--host-dir <dir>', '--backend host: use the running host in this run directory (default: boot one)')
     .option('--pcpus <n>', '--backend host: pCPUs of the host it boots (default 2)', positiveInt('--pcpus', 1))
     .option('--scenarios <list>', 'comma-separated scenario names (default: all)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .option('--warmups <n>', 'warm-up runs per scenario and path (default 2; quick 0)', positiveInt('--warmups', 0))
+    .option('--warmups <n>', 'warm-up runs per scenario and path (default 2; quick 1)', positiveInt('--warmups', 0))
     .option('--reps <n>', 'measured repetitions per scenario and path (default 5; quick 1)', positiveInt('--reps', 1))
     .option('--ring-pages <n>', 'PV: blkif ring pages (1, 2, 4, 8)', KNOBS['ring-pages']!.parse as (v: string) => number)
     .option('--notify-holdoff <on|off>', 'PV: notification hold-off', KNOBS['notify-holdoff']!.parse as (v: string) => boolean)
@@ -153,7 +153,7 @@ export async function benchMain(o: CliOptions, log: (line: string) => void = (l)
   const base: Variant = { label: 'base', settings: o.settings, paths: ['pv', 'hvm'] };
   const variants = o.vs ? [base, parseVariant(o.vs, o.settings)] : [base];
   const scenarios = findScenarios(o.scenarios);
-  const warmups = o.warmups ?? (o.quick ? 0 : 2);
+  const warmups = o.warmups ?? (o.quick ? 1 : 2);
   const repetitions = o.reps ?? (o.quick ? 1 : 5);
   const total = totalRuns({ scenarios, warmups, repetitions, variants });
   const bar = o.progress && process.stderr.isTTY ? new SingleBar({ format: 'xenlab-bench [{bar}] {value}/{total} runs | {label}', hideCursor: true, stream: process.stderr }) : null;

@@ -1,7 +1,7 @@
 /**
  * The PV vs HVM runner: for every scenario, makes its disk, then runs it on both paths through
- * the backends — warm-ups first (results dropped), then the repetitions, alternating PV and HVM
- * so a slow spell of this shared machine hits both — checks each guest's own result, and
+ * the backends — warm-ups first (results dropped), then the repetitions, interleaving PV and HVM
+ * (and alternating which goes first) so a slow spell of this shared machine hits both — checks each guest's own result, and
  * summarises the headline value and the explanation counters per path and settings variant.
  * It returns plain data (`BenchDoc`); report.ts writes it out.
  */
@@ -147,7 +147,9 @@ export async function runBench(o: RunOptions): Promise<BenchDoc> {
       for (let i = 0; i < o.warmups + o.repetitions; i++) {
         const warm = i < o.warmups;
         for (const v of o.variants) {
-          for (const path of v.paths) {
+          // Alternate which path goes first, so the order (a cold cache, a JIT still tiering up
+          // for a new instruction mix) does not always favour the same one.
+          for (const path of i % 2 === 0 ? v.paths : [...v.paths].reverse()) {
             o.onProgress?.(done, total, `${sc.name} ${path}${o.variants.length > 1 ? ` [${v.label}]` : ''} ${warm ? 'warm-up' : `rep ${i - o.warmups + 1}/${o.repetitions}`}`);
             if (sc.verifyDisk) writeDisk(disk, image, sizing.params, sizing.diskSectors, 'inverted');
             const run = await o.backends[path].run({
