@@ -80,10 +80,14 @@ export class ConsoleManager {
         });
         c.on('error', () => clients.delete(c));
         c.on('close', () => clients.delete(c));
-        // A client that sends nothing still gets live output.
-        setImmediate(() => {
+        // A client decides with its first byte whether it wants the log replayed; one that sends
+        // nothing gets live output after a short grace (a replaying client must not get live
+        // bytes before its replay, or it would see them twice).
+        const grace = setTimeout(() => {
           if (!c.destroyed) clients.add(c);
-        });
+        }, 100);
+        c.once('data', () => clearTimeout(grace));
+        c.once('close', () => clearTimeout(grace));
       });
       await new Promise<void>((res, rej) => {
         server.once('error', rej);
