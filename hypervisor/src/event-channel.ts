@@ -173,7 +173,8 @@ export class EventChannels {
       remote_port: c.remotePort,
       shared_info_addr: mem.addr(rd.sharedInfoMfn),
       remote_vcpu: rc.vcpu,
-      doorbell_addr: this.bellOf(rd, c.remotePort),
+      // A device model's end of an ioreq channel rings the answer doorbell the pCPUs wait on (hvm/ioreq.ts).
+      doorbell_addr: isXenPort(rc) ? this.hv.ioreq.answerBellAddr() : this.bellOf(rd, c.remotePort),
       bound_addr: fast ? mem.addr(d.evtchnPageMfn) + evtchnPageGenOffset(port) : 0,
       generation: fast ? this.readGen(d, port) : 0,
     };

@@ -91,6 +91,8 @@ async function main(): Promise<void> {
   populatePhysmap(hv, dom0, { domid: DOMID_SELF, extent_start: Array.from({ length: dom0.maxPages }, (_, i) => i) });
   hv.unpauseDomain(dom0);
 
+  // Device models answer ioreqs through shared memory and a doorbell: watch it for parked vCPUs.
+  hv.ioreq.watchAnswers = true;
   const x86 = args.pcpuThreads ? new WorkerX86Runner(hv, L.machineMemory, args.pcpus) : new X86Runner(hv);
   const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit, x86 });
   writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
       clearTimeout(t);
     }
     pcpus.stop();
+    await hv.ioreq.stopWatching();
     hv.platform.stopAll();
     if (x86 instanceof WorkerX86Runner) await x86.close();
     await server.close();

@@ -5,6 +5,7 @@
  */
 import { Cpu, type CpuExit, type CpuState, type Page } from '@xenlab/x86-cpu';
 import type { TrapFrame } from '@xenlab/xen-public';
+import type { FastIoResult } from './hvm/ioreq-fast.ts';
 import type { IoExit, SliceExit } from './sched/pcpu.ts';
 
 export const DEBUG_CONSOLE_PORT = 0xe9;
@@ -28,6 +29,12 @@ export interface SliceIo {
   forward(port: number): boolean;
   /** Should accesses outside RAM go to the device model (it has an ioreq server)? */
   forwardMmio?(): boolean;
+  /**
+   * Serve a forwarded access without ending the slice (a pCPU worker: platform devices and the
+   * ioreq fast path). `done`: the CPU completes it and runs on; `sent`: an ioreq is outstanding,
+   * the slice ends with the vCPU waiting for it; undefined: the slice ends with an `io` exit.
+   */
+  serveIo?(io: IoExit): FastIoResult | undefined;
 }
 
 export interface SliceResult {
@@ -36,6 +43,8 @@ export interface SliceResult {
   io?: IoExit;
   trapVector?: number;
   trapKind?: 'int' | 'exception';
+  /** With an `io` exit: the worker already wrote the ioreq and rang the device model. */
+  ioreqSent?: boolean;
   instructions: number;
 }
 
@@ -104,7 +113,12 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
         case 'io':
           if (exit.port !== DEBUG_CONSOLE_PORT && io.forward(exit.port)) {
             const { dir, port, size, value, string, rep, count, addr, step } = exit;
-            return { exit: 'io', io: { dir, port, size, value, string, rep, count, addr, step }, instructions };
+            const ioExit: IoExit = { dir, port, size, value, string, rep, count, addr, step };
+            const served = io.serveIo?.(ioExit);
+            if (served?.kind === 'done') completeAccess(cpu, served.completion);
+            else if (served?.kind === 'crash') return { exit: 'crash', reason: served.reason, instructions };
+            else return { exit: 'io', io: ioExit, ioreqSent: served?.kind === 'sent', instructions };
+            break;
           }
           stringIo(cpu, pages, exit, io);
           break;
@@ -118,7 +132,12 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
             // To the device model as an ioreq of type COPY; a read is re-executed with its answer,
             // a write has already retired.
             const { dir, addr, size, value } = exit;
-            return { exit: 'io', io: { mmio: true, dir: dir === 'read' ? 'in' : 'out', port: addr, size, value, string: false, rep: false, count: 1, addr, step: size }, instructions };
+            const ioExit: IoExit = { mmio: true, dir: dir === 'read' ? 'in' : 'out', port: addr, size, value, string: false, rep: false, count: 1, addr, step: size };
+            const served = io.serveIo?.(ioExit);
+            if (served?.kind === 'done') completeAccess(cpu, served.completion);
+            else if (served?.kind === 'crash') return { exit: 'crash', reason: served.reason, instructions };
+            else return { exit: 'io', io: ioExit, ioreqSent: served?.kind === 'sent', instructions };
+            break;
           }
           if (exit.dir === 'read') cpu.completeMmioRead(exit.size === 1 ? 0xff : 0xffff);
           break;

@@ -16,7 +16,8 @@
  *      toolstack waits for it before unpausing the domain.
  * Then it serves: wake on dom0's doorbell, take only its own ports (`SharedInfoPage.consume`),
  * answer each READY slot (`serveIoreqSlot`: copy once, validate, `IoBus.handle`, IORESP_READY)
- * and send on the port. Device interrupts go to the hypervisor's PIC with
+ * and ring the answer doorbell named by the port's binding (`notify.doorbell_addr`): the pCPU
+ * that took the exit is waiting on it, so no hypercall carries the answer (docs/ioreq-cycle.md). Device interrupts go to the hypervisor's PIC with
  * `dm_op set_isa_irq_level`; an ACPI/APM power-off is `sched_op remote_shutdown(poweroff)`.
  * It stops when the domain is gone (destroyed, or reaped after shutdown) or on `stop()`; its
  * xenstore node goes with it. If the process dies instead, its channel closes and the hypervisor
@@ -83,6 +84,8 @@ export interface DeviceModelStats {
   ata: unknown;
   irqRaised: number;
   wakeups: number;
+  /** Answers signalled through the answer doorbell (the rest went on the hypercall socket). */
+  answersRung: number;
   /** Port-80h writes and COM1 lines, time-stamped (the first 256 of each). */
   marks: DeviceModelMark[];
   lines: DeviceModelMark[];
@@ -107,6 +110,23 @@ export function deviceModelPaths(L: HostLayout, domid: number) {
   };
 }
 
+/** One vCPU's ioreq slot and how its answers reach the hypervisor. */
+interface Slot {
+  vcpu: number;
+  /** The doorbell the hypervisor's pCPUs wait on (the binding's doorbell_addr); none: the socket. */
+  answerBell: Doorbell | undefined;
+}
+
+/** The answer doorbell named by a binding, if it is a valid doorbell address in machine memory. */
+function answerDoorbell(buffer: ArrayBuffer, addr: number | undefined): Doorbell | undefined {
+  if (!addr) return undefined;
+  try {
+    return new Doorbell(buffer, addr);
+  } catch {
+    return undefined; // not 64-byte aligned or outside machine memory: answer on the socket
+  }
+}
+
 export const dmStatePath = (domid: number) => `/local/domain/0/device-model/${domid}`;
 
 const bootOrder = (letters: string): BootDevice[] =>
@@ -124,6 +144,8 @@ export class DeviceModel {
   private lineBuf = '';
   private lineStart: DeviceModelMark['start'];
   private wakeups = 0;
+  /** Answers signalled on the answer doorbell (shared memory) rather than the hypercall socket. */
+  private answersRung = 0;
   private stopped = false;
   private readonly clients = new Set<Socket>();
   private server: Server | undefined;
@@ -138,8 +160,8 @@ export class DeviceModel {
     readonly memory: GuestMemory,
     memoryBytes: number,
     private readonly page: DataView,
-    /** local port (in dom0) → ioreq slot (vCPU id). */
-    private readonly slots: Map<number, number>,
+    /** local port (in dom0) → ioreq slot (vCPU id) and its answer doorbell. */
+    private readonly slots: Map<number, Slot>,
   ) {
     const paths = deviceModelPaths(L, o.domid);
     this.image = o.disk ? new FileBlockImage(o.disk.path, o.disk.readOnly === true) : undefined;
@@ -183,11 +205,11 @@ export class DeviceModel {
       // The BIOS goes to the top of the first megabyte; the vCPU starts at its reset vector.
       const bios = loadBiosImage();
       if (!memory.write(BIOS_LOAD_ADDRESS, bios)) throw new Error(`qemu-dm: domain ${o.domid} has no RAM at F0000-FFFFF for the BIOS`);
-      const slots = new Map<number, number>();
+      const slots = new Map<number, Slot>();
       for (let vcpu = 0; vcpu <= info.max_vcpu_id; vcpu++) {
         const vpEport = page.getUint32(vcpu * ioreq.size + ioreq.fields.vp_eport.offset, true);
-        const { local_port } = await hc.call('event_channel_op', 'bind_interdomain', { remote_dom: o.domid, remote_port: vpEport });
-        slots.set(local_port, vcpu);
+        const { local_port, notify } = await hc.call('event_channel_op', 'bind_interdomain', { remote_dom: o.domid, remote_port: vpEport });
+        slots.set(local_port, { vcpu, answerBell: answerDoorbell(mm.buffer, notify?.doorbell_addr) });
       }
       xs = await XenstoreClient.connect(L.xenstoredSocket);
       const dm = new DeviceModel(o, L, hc, xs, mm, memory, ramTop * 4096, page, slots);
@@ -335,8 +357,8 @@ export class DeviceModel {
   }
 
   private serve(port: number): void {
-    const vcpu = this.slots.get(port)!;
-    const base = vcpu * ioreq.size;
+    const slot = this.slots.get(port)!;
+    const base = slot.vcpu * ioreq.size;
     const bits = this.page.getUint8(base + ioreq.fields.state_bits.offset);
     const type = this.page.getUint8(base + ioreq.fields.type.offset);
     const addr = Number(this.page.getBigUint64(base + ioreq.fields.addr.offset, true));
@@ -351,8 +373,13 @@ export class DeviceModel {
     if (type === IOREQ_TYPE.PIO && addr === 0x80 && !(bits & IOREQ_DIR_BIT) && this.marks.length < MAX_MARKS) {
       this.marks.push({ t: performance.now(), value: data & 0xff, exits: { ...this.exits }, servingMs: this.timing.servingMs, sendMs: this.timing.sendMs });
     }
+    // The answer: IORESP_READY is already in the slot (serveIoreqSlot); ring the doorbell the
+    // hypervisor's pCPUs wait on. Only without one (an older binding) does it go on the socket.
     const tSend = performance.now();
-    void this.hc.call('event_channel_op', 'send', { port }).catch(() => {});
+    if (slot.answerBell) {
+      slot.answerBell.ring();
+      this.answersRung++;
+    } else void this.hc.call('event_channel_op', 'send', { port }).catch(() => {});
     const t1 = performance.now();
     this.timing.servingMs += t1 - t0;
     this.timing.sendMs += t1 - tSend;
@@ -377,6 +404,7 @@ export class DeviceModel {
       ata: this.platform.ata ? { ...this.platform.ata.counters } : null,
       irqRaised: this.irqRaised,
       wakeups: this.wakeups,
+      answersRung: this.answersRung,
       marks: this.marks,
       lines: this.lines,
       servingMs: this.timing.servingMs,

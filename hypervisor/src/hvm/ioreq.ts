@@ -5,31 +5,24 @@
  * (HVM_PARAM_DM_DOMAIN, default 0). The hypervisor then offers one event channel per vCPU to the
  * device model (its number is the slot's `vp_eport`; the device model binds to it).
  *
- *   vCPU exits on port I/O ──> Xen fills slot[vcpu], barrier, state=READY, sends on vp_eport
- *                              vCPU blocks; the pCPU runs someone else
- *   device model: reads the slot (may set INPROCESS), does the I/O, writes `data` for reads,
- *                 state=IORESP_READY, sends on its port ──> reaches Xen, not the guest
- *   Xen: takes `data`, state=NONE, vCPU runnable; its CPU completes the IN with that value
+ * The hot path runs on the pCPU worker that took the exit (ioreq-fast.ts, docs/ioreq-cycle.md):
+ * it fills slot[vcpu], sets READY, marks the device model's port pending and rings its doorbell,
+ * and waits a bounded time for IORESP_READY. The device model answers in the slot and rings the
+ * host's answer doorbell (`answerBellAddr`, the `doorbell_addr` of its binding) — no socket.
+ * This file is the main thread's half: the worker's binding (`binding`), vCPUs handed back
+ * blocked on an ioreq when the wait ran out (`sentByWorker`, completed when the answer doorbell
+ * rings: `watch`), the slow path of the in-process runner (`send`), the claimed ranges, and the
+ * legacy `event_channel_op send` answer (`xenEvent`).
  *
  * Without a device model every port reads all-ones and writes are dropped.
  */
-import {
-  XenError,
-  Gfn,
-  HVM_PARAM,
-  IOREQ_DATA_IS_PTR,
-  IOREQ_DF_BIT,
-  IOREQ_DIR_BIT,
-  IOREQ_STATE,
-  IOREQ_STATE_MASK,
-  IOREQ_TYPE,
-  DomId,
-  ioreq,
-  type Mfn,
-} from '@xenlab/xen-public';
+import { XenError, Gfn, HVM_PARAM, DOMID_XEN, DomId, ioreq, type Mfn } from '@xenlab/xen-public';
+import { Doorbell } from '@xenlab/ring-buffers';
 import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
+import { FrameKind } from '../mm/frame-table.ts';
 import type { IoExit } from '../sched/pcpu.ts';
+import { allOnes, claims, ioCompletion, takeIoreqAnswer, writeIoreqSlot, type FastIoCounters, type IoreqBinding } from './ioreq-fast.ts';
 
 interface Server {
   dm: DomId;
@@ -44,22 +37,23 @@ interface Server {
 
 const F = ioreq.fields;
 
-/** What the vCPU's CPU needs to finish the access: the value of a read, nothing for a write. */
-function completion(io: IoExit, value: number): { value?: number; mmio?: boolean } {
-  if (io.mmio) return io.dir === 'in' ? { value, mmio: true } : { mmio: true };
-  return io.dir === 'in' && !io.string ? { value } : {};
-}
-
-/** Does the server want this access? (Everything of a kind until it claims a range of that kind.) */
-function claims(s: Server, io: IoExit): boolean {
-  const list = io.mmio ? s.ranges.mmio : s.ranges.port;
-  if (list.length === 0) return true;
-  return list.some(([lo, hi]) => io.port >= lo && io.port <= hi); // for MMIO `port` is the address
-}
+/** Worker wait for an answer before the vCPU goes back blocked (docs/ioreq-cycle.md: measured). */
+export const IOREQ_SPIN_US = 30;
+export const IOREQ_SLEEP_US = 300;
 
 export class IoreqServers {
   private readonly servers = new Map<Domain, Server>();
-  readonly stats = { sent: 0, completed: 0, unclaimed: 0, badResponses: 0 };
+  readonly stats = { sent: 0, completed: 0, unclaimed: 0, badResponses: 0, fast: 0, parked: 0 };
+  /** The host-wide doorbell device models ring after IORESP_READY (a Xen frame, made on first use). */
+  private bellMfn: Mfn | undefined;
+  private bell: Doorbell | undefined;
+  /** vCPUs blocked on an outstanding ioreq, watched through the answer doorbell. */
+  private readonly parked = new Set<Vcpu>();
+  private watching: Promise<void> | undefined;
+  /** Sleep on the answer doorbell (futex, off the event loop) while vCPUs are parked; main.ts turns it on. */
+  watchAnswers = false;
+  spinUs = IOREQ_SPIN_US;
+  sleepUs = IOREQ_SLEEP_US;
 
   constructor(private readonly hv: Hypervisor) {}
 
@@ -67,6 +61,20 @@ export class IoreqServers {
     return this.servers.has(d);
   }
 
+  /**
+   * Byte address of the answer doorbell in machine memory: the `doorbell_addr` a device model
+   * gets for its end of an ioreq channel (event-channel.ts notifyInfo).
+   */
+  answerBellAddr(): number {
+    if (this.bellMfn === undefined) {
+      const mfn = this.hv.frames.alloc(DOMID_XEN, FrameKind.xen);
+      if (mfn === undefined) throw new XenError('ENOMEM', 'no machine memory for the ioreq doorbell');
+      this.hv.mem.scrub(mfn);
+      this.bellMfn = mfn;
+      this.bell = new Doorbell(this.hv.mem.buffer as ArrayBuffer, this.hv.mem.addr(mfn));
+    }
+    return this.hv.mem.addr(this.bellMfn);
+  }
   /** Called when HVM params change: (re)creates the server once the ioreq page is known. */
   configure(d: Domain): void {
     const gfn = d.hvmParams.get(HVM_PARAM.IOREQ_PFN);
@@ -85,6 +93,43 @@ export class IoreqServers {
     return new DataView(this.hv.mem.buffer, this.hv.mem.addr(mfn), 4096);
   }
 
+  /**
+   * What a pCPU worker needs to serve `v`'s ioreqs itself (ioreq-fast.ts), or undefined if the
+   * domain has no ioreq server. `dm` is missing until the device model has bound vp_eport.
+   */
+  binding(v: Vcpu): IoreqBinding | undefined {
+    const s = this.servers.get(v.domain);
+    const port = s?.ports[v.id];
+    if (!s || port === undefined) return undefined;
+    const b: IoreqBinding = {
+      pageAddr: this.hv.mem.addr(s.pageMfn),
+      slot: v.id,
+      vpEport: port,
+      ranges: s.ranges,
+      answerBellAddr: this.answerBellAddr(),
+      spinUs: this.spinUs,
+      sleepUs: this.sleepUs,
+    };
+    const c = v.domain.evtchn.get(port);
+    if (c?.state === 'interdomain') {
+      const rd = this.hv.domains.get(c.remoteDom);
+      const rc = rd?.evtchn.get(c.remotePort);
+      if (rd && rc && rd.dying === 'alive') {
+        b.dm = { sharedInfoAddr: this.hv.mem.addr(rd.sharedInfoMfn), port: c.remotePort, vcpu: rc.vcpu, bellAddr: this.hv.evtchn.bellOf(rd, c.remotePort) };
+      }
+    }
+    return b;
+  }
+
+  /** Counters a pCPU worker kept while it served exits itself. */
+  addWorkerCounters(c: FastIoCounters): void {
+    this.stats.sent += c.sent;
+    this.stats.completed += c.completed;
+    this.stats.fast += c.completed;
+    this.stats.parked += c.parked;
+    this.stats.unclaimed += c.unclaimed;
+  }
+
   /** A vCPU exited on I/O: hand it to the device model (or answer all-ones if there is none). */
   send(v: Vcpu, io: IoExit): void {
     if (!io.mmio && !io.string && this.hv.platform.handles(v.domain, io.port)) {
@@ -93,31 +138,99 @@ export class IoreqServers {
       return;
     }
     const s = this.servers.get(v.domain);
-    if (!s || !claims(s, io)) {
+    if (!s || !claims(s.ranges, io)) {
       this.stats.unclaimed++;
-      v.ioCompletion = completion(io, io.size === 1 ? 0xff : 0xffff);
+      v.ioCompletion = ioCompletion(io, allOnes(io));
       return;
     }
-    const dv = this.view(s.pageMfn);
-    const base = v.id * ioreq.size;
-    const u8 = new Uint8Array(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), 4096);
-    dv.setBigUint64(base + F.addr.offset, BigInt(io.port), true);
-    dv.setBigUint64(base + F.data.offset, BigInt(io.string ? io.addr : io.dir === 'out' ? io.value : 0), true);
-    dv.setUint32(base + F.count.offset, io.string ? io.count : 1, true);
-    dv.setUint32(base + F.size.offset, io.size, true);
-    dv.setUint32(base + F.vp_eport.offset, s.ports[v.id]!, true);
-    dv.setUint8(base + F.type.offset, io.mmio ? IOREQ_TYPE.COPY : IOREQ_TYPE.PIO);
-    const bits = (io.dir === 'in' ? IOREQ_DIR_BIT : 0) | (io.string ? IOREQ_DATA_IS_PTR : 0) | (io.step < 0 ? IOREQ_DF_BIT : 0);
-    // The state is written last, with a sequentially consistent store: the barrier the protocol asks for.
-    Atomics.store(u8, base + F.state_bits.offset, bits | IOREQ_STATE.READY);
-    s.inflight[v.id] = io;
-    v.ioreqPending = true;
-    this.hv.vcpuChanged(v);
+    writeIoreqSlot(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), v.id, io, s.ports[v.id]!);
     this.stats.sent++;
+    this.park(v, io);
     this.hv.evtchn.sendFromXen(v.domain, s.ports[v.id]!);
   }
 
-  /** The device model signalled one of the Xen-consumed ports of `d`. */
+  /**
+   * A pCPU worker sent `io` itself and its bounded wait ran out: the vCPU blocks on the ioreq
+   * until the answer's doorbell rings (or the device model's legacy `send` arrives).
+   */
+  sentByWorker(v: Vcpu, io: IoExit): void {
+    if (!this.servers.has(v.domain)) return;
+    this.park(v, io);
+    this.poll(v); // the answer may have come between the worker's last look and now
+  }
+
+  private park(v: Vcpu, io: IoExit): void {
+    const s = this.servers.get(v.domain)!;
+    s.inflight[v.id] = io;
+    v.ioreqPending = true;
+    this.hv.vcpuChanged(v);
+    this.parked.add(v);
+    if (this.watchAnswers) this.answerBellAddr();
+    void this.watch();
+  }
+
+  /** Completes `v`'s ioreq if the device model answered; crashes the guest on an invalid state. */
+  private poll(v: Vcpu): void {
+    const s = this.servers.get(v.domain);
+    const io = s?.inflight[v.id];
+    if (!s || !io || !v.ioreqPending || v.domain.dying !== 'alive') {
+      this.parked.delete(v);
+      return;
+    }
+    const r = takeIoreqAnswer(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), v.id);
+    if (r === 'waiting') return;
+    if ('bad' in r) {
+      this.stats.badResponses++;
+      this.parked.delete(v);
+      this.hv.crashDomain(v.domain, `its device model broke the ioreq protocol: ${r.bad}`);
+      return;
+    }
+    this.finish(v, s, io, r.data);
+  }
+
+  private finish(v: Vcpu, s: Server, io: IoExit, data: number): void {
+    s.inflight[v.id] = undefined;
+    this.parked.delete(v);
+    v.ioCompletion = ioCompletion(io, io.size === 1 ? data & 0xff : data);
+    v.ioreqPending = false;
+    this.stats.completed++;
+    this.hv.vcpuChanged(v);
+  }
+
+  /**
+   * While vCPUs are parked, sleep on the answer doorbell (a futex wait on a libuv pool thread, so
+   * the event loop keeps serving hypercalls) and poll them on every ring; a timeout re-checks too.
+   * `seen` is read before polling, so an answer between the poll and the sleep is not lost.
+   */
+  private async watch(): Promise<void> {
+    if (this.watching || !this.watchAnswers || !this.bell) return;
+    const bell = this.bell;
+    this.watching = (async () => {
+      try {
+        while (this.parked.size && this.watchAnswers) {
+          const seen = bell.seq;
+          for (const v of [...this.parked]) this.poll(v);
+          if (!this.parked.size) break;
+          await bell.waitAsync(seen, 100);
+        }
+      } catch (e) {
+        // Machine memory went away under the wait (the host is stopping): nothing left to watch.
+        if (this.watchAnswers) this.hv.log(`ioreq: answer watch stopped: ${(e as Error).message}`);
+      } finally {
+        this.watching = undefined;
+      }
+    })();
+    return this.watching;
+  }
+
+  /** Stops watching (the hypervisor is stopping); resolves once no futex wait is outstanding. */
+  async stopWatching(): Promise<void> {
+    this.watchAnswers = false;
+    this.bell?.ring();
+    await this.watching;
+  }
+
+  /** The device model signalled one of the Xen-consumed ports of `d` (the socket path, kept as a fallback). */
   xenEvent(d: Domain, port: number): void {
     const s = this.servers.get(d);
     if (!s) return;
@@ -125,20 +238,12 @@ export class IoreqServers {
     const v = d.vcpu(id);
     const io = s.inflight[id];
     if (!v || !io || !v.ioreqPending) return;
-    const u8 = new Uint8Array(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), 4096);
-    const base = id * ioreq.size;
-    const bits = Atomics.load(u8, base + F.state_bits.offset);
-    if ((bits & IOREQ_STATE_MASK) !== IOREQ_STATE.IORESP_READY) {
+    const r = takeIoreqAnswer(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), id);
+    if (r === 'waiting' || 'bad' in r) {
       this.stats.badResponses++;
       return; // a kick before the answer: keep waiting (the DM must set IORESP_READY first)
     }
-    const data = Number(this.view(s.pageMfn).getBigUint64(base + F.data.offset, true) & 0xffffn);
-    Atomics.store(u8, base + F.state_bits.offset, bits & ~IOREQ_STATE_MASK);
-    s.inflight[id] = undefined;
-    v.ioCompletion = completion(io, io.size === 1 ? data & 0xff : data);
-    v.ioreqPending = false;
-    this.stats.completed++;
-    this.hv.vcpuChanged(v);
+    this.finish(v, s, io, r.data);
   }
 
   /** XEN_DMOP_map_io_range_to_ioreq_server: the device model claims `start`..`end` (inclusive). */
@@ -162,6 +267,7 @@ export class IoreqServers {
   }
 
   destroy(d: Domain): void {
+    for (const v of d.vcpus) this.parked.delete(v);
     this.servers.delete(d);
   }
 }

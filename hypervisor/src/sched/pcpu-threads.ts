@@ -10,6 +10,7 @@ import type { VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
 import { X86RunnerBase, applyContext, outcome } from '../x86-runner.ts';
+import type { FastIoCounters, IoreqBinding } from '../hvm/ioreq-fast.ts';
 import { makeCpu, type SliceResult } from '../x86-slice.ts';
 import type { SliceOutcome } from './pcpu.ts';
 
@@ -29,12 +30,15 @@ export interface SliceRequest {
   trapVectors: number[];
   /** Interrupt vectors to raise before running (PIC deliveries). */
   irqs: number[];
+  /** The vCPU's ioreq slot and device-model channel: the worker serves ioreqs itself (hvm/ioreq-fast.ts). */
+  ioreq?: IoreqBinding;
 }
 export interface SliceReply extends SliceResult {
   id: number;
   state: CpuState;
   console: number[];
   unclaimed: number;
+  ioreqCounters: FastIoCounters;
 }
 
 const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {}, forward: () => false }).getState();
@@ -101,6 +105,8 @@ export class WorkerX86Runner extends X86RunnerBase {
         if (state.halted) state = { ...state, halted: false };
       }
       const req: SliceRequest = { id, state, mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), forwardMmio: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
+      const b = this.hv.ioreq.binding(v);
+      if (b) req.ioreq = b;
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
@@ -110,6 +116,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     this.stats.slices++;
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
+    this.hv.ioreq.addWorkerCounters(reply.ioreqCounters);
     for (const b of reply.console) this.consoleByte(v.domain, b);
     return outcome(v, reply, () => reply.state);
   }

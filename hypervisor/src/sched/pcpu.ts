@@ -33,6 +33,8 @@ export interface SliceOutcome {
   exit: SliceExit;
   reason?: string;
   io?: IoExit;
+  /** The pCPU worker already sent `io` to the device model; the vCPU waits for the answer. */
+  ioreqSent?: boolean;
   /** A software interrupt in the domain's trap table, with the registers at the trap. */
   trap?: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame };
   /** The registers at a hypercall (`int 82h`). */
@@ -141,7 +143,8 @@ export class PcpuDriver {
         this.hv.crashDomain(next.domain, r.reason ?? 'vCPU fault');
         break;
       case 'io':
-        this.hv.ioreq.send(next, r.io!);
+        if (r.ioreqSent) this.hv.ioreq.sentByWorker(next, r.io!);
+        else this.hv.ioreq.send(next, r.io!);
         break;
       case 'trap':
         this.hv.bounceTrap(next, r.trap!);
