@@ -49,6 +49,7 @@ export class IoreqServers {
   private bell: Doorbell | undefined;
   /** vCPUs blocked on an outstanding ioreq, watched through the answer doorbell. */
   private readonly parked = new Set<Vcpu>();
+  private watchActive = false;
   private watching: Promise<void> | undefined;
   /** Sleep on the answer doorbell (futex, off the event loop) while vCPUs are parked; main.ts turns it on. */
   watchAnswers = false;
@@ -166,7 +167,7 @@ export class IoreqServers {
     this.hv.vcpuChanged(v);
     this.parked.add(v);
     if (this.watchAnswers) this.answerBellAddr();
-    void this.watch();
+    this.watch();
   }
 
   /** Completes `v`'s ioreq if the device model answered; crashes the guest on an invalid state. */
@@ -202,25 +203,29 @@ export class IoreqServers {
    * the event loop keeps serving hypercalls) and poll them on every ring; a timeout re-checks too.
    * `seen` is read before polling, so an answer between the poll and the sleep is not lost.
    */
-  private async watch(): Promise<void> {
-    if (this.watching || !this.watchAnswers || !this.bell) return;
-    const bell = this.bell;
-    this.watching = (async () => {
-      try {
-        while (this.parked.size && this.watchAnswers) {
-          const seen = bell.seq;
-          for (const v of [...this.parked]) this.poll(v);
-          if (!this.parked.size) break;
-          await bell.waitAsync(seen, 100);
+  private watch(): void {
+    if (this.watchActive || !this.watchAnswers || !this.bell) return;
+    this.watchActive = true;
+    this.watching = this.watchLoop(this.bell);
+  }
+
+  private async watchLoop(bell: Doorbell): Promise<void> {
+    try {
+      for (;;) {
+        const seen = bell.seq;
+        for (const v of [...this.parked]) this.poll(v);
+        // Decided and cleared in one synchronous step, so a vCPU parked later starts a new loop.
+        if (!this.parked.size || !this.watchAnswers) {
+          this.watchActive = false;
+          return;
         }
-      } catch (e) {
-        // Machine memory went away under the wait (the host is stopping): nothing left to watch.
-        if (this.watchAnswers) this.hv.log(`ioreq: answer watch stopped: ${(e as Error).message}`);
-      } finally {
-        this.watching = undefined;
+        await bell.waitAsync(seen, 100);
       }
-    })();
-    return this.watching;
+    } catch (e) {
+      this.watchActive = false;
+      // Machine memory went away under the wait (the host is stopping): nothing left to watch.
+      if (this.watchAnswers) this.hv.log(`ioreq: answer watch stopped: ${(e as Error).message}`);
+    }
   }
 
   /** Stops watching (the hypervisor is stopping); resolves once no futex wait is outstanding. */
