@@ -20,11 +20,12 @@ export interface PicChipState {
   levels: number;
 }
 
+/** A chip's state at power-on. */
+export const picChipInitial = (vectorBase: number): PicChipState => ({ irr: 0, isr: 0, imr: 0xff, vectorBase, initStep: 0, needIcw4: false, autoEoi: false, readIsr: false, levels: 0 });
+
 class PicChip {
-  s: PicChipState;
-  constructor(vectorBase: number) {
-    this.s = { irr: 0, isr: 0, imr: 0xff, vectorBase, initStep: 0, needIcw4: false, autoEoi: false, readIsr: false, levels: 0 };
-  }
+  /** Plain data, or a view of shared memory (platform-state.ts) when pCPU threads share the chip. */
+  constructor(readonly s: PicChipState) {}
 
   setLevel(line: number, high: boolean): void {
     const bit = 1 << line;
@@ -103,8 +104,13 @@ class PicChip {
 }
 
 export class Pic8259 {
-  readonly master = new PicChip(0x08);
-  readonly slave = new PicChip(0x70);
+  readonly master: PicChip;
+  readonly slave: PicChip;
+
+  constructor(state: { master: PicChipState; slave: PicChipState } = { master: picChipInitial(0x08), slave: picChipInitial(0x70) }) {
+    this.master = new PicChip(state.master);
+    this.slave = new PicChip(state.slave);
+  }
 
   static readonly PORTS = [0x20, 0x21, 0xa0, 0xa1];
 

@@ -21,14 +21,20 @@ export interface PitChannelState {
   running: boolean;
 }
 
+/** A channel's state at power-on. */
+export const pitChannelInitial = (): PitChannelState => ({ reload: 0x10000, mode: 3, access: 3, writeHi: false, pendingLo: 0, readHi: false, latched: null, loadedAt: 0, running: false });
+
 export class Pit8254 {
-  readonly ch: PitChannelState[] = [0, 1, 2].map(() => ({ reload: 0x10000, mode: 3, access: 3, writeHi: false, pendingLo: 0, readHi: false, latched: null, loadedAt: 0, running: false }));
   /** Called when channel 0's period changes (ns, or 0 when stopped). */
   onPeriod: ((ns: number) => void) | undefined;
 
   static readonly PORTS = [0x40, 0x41, 0x42, 0x43];
 
-  constructor(private readonly now: () => number) {}
+  constructor(
+    private readonly now: () => number,
+    /** Plain data, or views of shared memory (platform-state.ts) when pCPU threads share the PIT. */
+    readonly ch: PitChannelState[] = [0, 1, 2].map(pitChannelInitial),
+  ) {}
 
   handles(port: number): boolean {
     return Pit8254.PORTS.includes(port);

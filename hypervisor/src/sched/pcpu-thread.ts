@@ -7,12 +7,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
 import { SharedMemory } from '@xenlab/ring-buffers';
-import { IoreqFastPath, zeroFastIoCounters, type IoreqBinding } from '../hvm/ioreq-fast.ts';
+import { IoreqFastPath, allOnes, ioCompletion, zeroFastIoCounters, type FastIoResult, type IoreqBinding } from '../hvm/ioreq-fast.ts';
+import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/platform.ts';
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
 import type { IoExit } from './pcpu.ts';
-import type { SliceRequest, SliceReply } from './pcpu-threads.ts';
+import type { SliceRequest, SliceReply, WorkerNotice } from './pcpu-threads.ts';
 
-const PLATFORM_PORTS = new Set([0x20, 0x21, 0xa0, 0xa1, 0x40, 0x41, 0x42, 0x43]);
+/** Interrupts queued in the CPU beyond this are left latched in the PIC (platform.ts MAX_QUEUED). */
+const MAX_QUEUED = 16;
 
 const { machineMemory, preemptFlags, pcpu } = workerData as { machineMemory: string; preemptFlags: Int32Array; pcpu: number };
 const preempt = (): boolean => Atomics.load(preemptFlags, pcpu) !== 0;
@@ -25,13 +27,60 @@ let forwardIo = false;
 let forwardMmio = false;
 let binding: IoreqBinding | undefined;
 const fast = new IoreqFastPath(shm.buffer);
+/** Platform devices of the domain being run (shared state; platform-state.ts) and what we did with them. */
+const platforms = new Map<number, SharedPlatform>();
+let platform: SharedPlatform | undefined;
+let platformBinding: PlatformBinding | undefined;
+let platformExits = 0;
+let injected = 0;
+
+function platformOf(b: PlatformBinding): SharedPlatform {
+  let p = platforms.get(b.id);
+  if (!p) {
+    const epoch = b.clockEpochMs;
+    platforms.set(b.id, (p = SharedPlatform.attach(b.sab, () => Math.round((performance.timeOrigin + performance.now() - epoch) * 1e6))));
+  }
+  return p;
+}
+
+/**
+ * An exit the CPU could not finish: PIC/PIT here (the domain's shared platform state), an
+ * unclaimed port all-ones, the rest through the ioreq fast path; undefined ends the slice.
+ */
+function serveIo(x: IoExit): FastIoResult | undefined {
+  if (platform && !x.mmio && !x.string && isPlatformPort(x.port)) {
+    platformExits++;
+    const value = platform.io(x);
+    if (platform.periodChanged) {
+      // The PIT's tick is a host timer on the main thread: tell it now (the slow path).
+      platform.periodChanged = false;
+      const notice: WorkerNotice = { notice: 'platform' };
+      parentPort!.postMessage(notice);
+    }
+    // An EOI or unmask may let a request through: INTA here, straight into the CPU.
+    if (x.dir === 'out' && platformBinding?.deliver) {
+      for (const vec of platform.acknowledge(MAX_QUEUED - cpu.pendingIrqCount)) {
+        cpu.raiseIrq(vec);
+        injected++;
+      }
+    }
+    return { kind: 'done', completion: value === undefined ? {} : { value } };
+  }
+  if (binding) return fast.serve(binding, x, preempt);
+  if (platform) {
+    // An HVM guest without a device model: nobody claims anything.
+    unclaimed++;
+    return { kind: 'done', completion: ioCompletion(x, allOnes(x)) };
+  }
+  return undefined;
+}
+
 const io = {
   consoleByte: (b: number) => consoleBytes.push(b),
   unclaimed: () => unclaimed++,
   forward: () => forwardIo,
   forwardMmio: () => forwardMmio,
-  // PIC/PIT ports go to the main thread (their state lives there); the rest to the ioreq fast path.
-  serveIo: (x: IoExit) => (binding && (x.mmio || x.string || !PLATFORM_PORTS.has(x.port)) ? fast.serve(binding, x, preempt) : undefined),
+  serveIo,
 };
 const cpu = makeCpu(pages, io);
 
@@ -51,11 +100,15 @@ parentPort!.on('message', (m: SliceRequest) => {
   forwardIo = m.forwardIo;
   forwardMmio = m.forwardMmio;
   binding = m.ioreq;
+  platformBinding = m.platform;
+  platform = m.platform ? platformOf(m.platform) : undefined;
   if (m.completeIo) completeAccess(cpu, m.completeIo);
   for (const vec of m.irqs) cpu.raiseIrq(vec);
   const r = runSlice(cpu, pages, m.budgetNs, io, preempt);
-  const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed, ioreqCounters: fast.counters };
+  const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed, ioreqCounters: fast.counters, platformExits, injected };
   fast.counters = zeroFastIoCounters();
+  platformExits = 0;
+  injected = 0;
   consoleBytes = [];
   unclaimed = 0;
   parentPort!.postMessage(reply);

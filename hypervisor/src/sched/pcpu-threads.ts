@@ -11,6 +11,7 @@ import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
 import { X86RunnerBase, applyContext, outcome } from '../x86-runner.ts';
 import type { FastIoCounters, IoreqBinding } from '../hvm/ioreq-fast.ts';
+import type { PlatformBinding } from '../hvm/platform.ts';
 import { makeCpu, type SliceResult } from '../x86-slice.ts';
 import type { SliceOutcome } from './pcpu.ts';
 
@@ -32,6 +33,8 @@ export interface SliceRequest {
   irqs: number[];
   /** The vCPU's ioreq slot and device-model channel: the worker serves ioreqs itself (hvm/ioreq-fast.ts). */
   ioreq?: IoreqBinding;
+  /** An HVM domain's PIC/PIT (shared state): the worker emulates their ports (hvm/platform.ts). */
+  platform?: PlatformBinding;
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -39,6 +42,14 @@ export interface SliceReply extends SliceResult {
   console: number[];
   unclaimed: number;
   ioreqCounters: FastIoCounters;
+  /** PIC/PIT accesses the worker emulated, and interrupts it delivered into the CPU. */
+  platformExits: number;
+  injected: number;
+}
+/** A message from a worker in the middle of a slice (the slow path of platform emulation). */
+export interface WorkerNotice {
+  /** The running domain's PIT period changed: re-arm its tick. */
+  notice: 'platform';
 }
 
 const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {}, forward: () => false }).getState();
@@ -48,6 +59,8 @@ export class WorkerX86Runner extends X86RunnerBase {
   private readonly states = new Map<Vcpu, CpuState>();
   private readonly pending = new Map<number, { resolve(r: SliceReply): void; reject(e: Error): void }>();
   private nextId = 1;
+  /** The vCPU each worker is running (for its mid-slice notices). */
+  private readonly onPcpu: (Vcpu | undefined)[] = [];
   /** One word per pCPU, set to ask its thread to end the current slice (an IPI). */
   private readonly preemptFlags: Int32Array;
 
@@ -67,7 +80,12 @@ export class WorkerX86Runner extends X86RunnerBase {
       name: `pcpu${i}`,
     });
     w.unref();
-    w.on('message', (r: SliceReply) => {
+    w.on('message', (r: SliceReply | WorkerNotice) => {
+      if ('notice' in r) {
+        const d = this.onPcpu[i]?.domain;
+        if (d) this.hv.platform.changed(d);
+        return;
+      }
       const p = this.pending.get(r.id);
       this.pending.delete(r.id);
       p?.resolve(r);
@@ -107,16 +125,22 @@ export class WorkerX86Runner extends X86RunnerBase {
       const req: SliceRequest = { id, state, mfns: this.mfns(v.domain), budgetNs, forwardIo: this.hv.forwardsIo(v.domain), forwardMmio: this.hv.ioreq.has(v.domain), trapVectors: v.domain.trapVectors, irqs: v.pendingIrqs.splice(0) };
       const b = this.hv.ioreq.binding(v);
       if (b) req.ioreq = b;
+      const pb = this.hv.platform.binding(v);
+      if (pb) req.platform = pb;
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
+      this.onPcpu[pcpu % this.workers.length] = v;
       w.postMessage(req);
     });
+    this.onPcpu[pcpu % this.workers.length] = undefined;
     this.states.set(v, reply.state);
     this.stats.slices++;
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
     this.hv.ioreq.addWorkerCounters(reply.ioreqCounters);
+    this.hv.platform.addInjected(reply.injected);
+    if (reply.platformExits) this.hv.platform.changed(v.domain, reply.platformExits);
     for (const b of reply.console) this.consoleByte(v.domain, b);
     return outcome(v, reply, () => reply.state);
   }

@@ -1,0 +1,103 @@
+/**
+ * PIC and PIT emulated on the pCPU worker thread (platform.ts SharedPlatform over
+ * platform-state.ts): a port exit to them completes inside the slice, with no main-thread hop;
+ * the PIT's tick (a host timer on the main thread) and the PIC deliveries still meet in the
+ * same shared state.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DOMID_SELF, Gfn, XEN_DOMCTL_CDF } from '@xenlab/xen-public';
+import { SharedMemory } from '@xenlab/ring-buffers';
+import { Hypervisor } from '../hypervisor.ts';
+import { MachineMemory } from '../mm/machine-memory.ts';
+import { populatePhysmap } from '../mm/memory.ts';
+import { CreditScheduler } from '../sched/credit.ts';
+import { PcpuDriver } from '../sched/pcpu.ts';
+import { WorkerX86Runner } from '../sched/pcpu-threads.ts';
+import { newPlatformState, platformState, withPlatformLock } from './platform-state.ts';
+import { Pic8259 } from './pic.ts';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+function host() {
+  const dir = mkdtempSync(join(tmpdir(), 'xenlab-platform-worker-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const shm = SharedMemory.create(join(dir, 'mem'), 256 * 4096);
+  cleanups.push(() => shm.close());
+  const credit = new CreditScheduler({ nrPcpus: 1 });
+  const hv = new Hypervisor({ memory: new MachineMemory(shm.buffer), nrPcpus: 1, sched: credit });
+  const x86 = new WorkerX86Runner(hv, join(dir, 'mem'), 1);
+  cleanups.push(() => x86.close());
+  const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
+  cleanups.push(() => {
+    pcpus.stop();
+    hv.platform.stopAll();
+  });
+  const guest = (code: number[], handler: number[] = []) => {
+    const d = hv.createDomain({ max_vcpus: 1, flags: XEN_DOMCTL_CDF.hvm });
+    d.maxPages = 8;
+    populatePhysmap(hv, d, { domid: DOMID_SELF, extent_start: [0, 1] });
+    const page = hv.mem.frame(d.p2m.lookup(Gfn(1))!);
+    page.set(code);
+    page.set(handler, 0x100);
+    x86.setContext(d.vcpus[0]!, { cs: 0, ip: 0x1000, ds: 0, ss: 0, sp: 0x0ffe });
+    hv.unpauseDomain(d);
+    return d;
+  };
+  const until = async (what: string, ok: () => boolean) => {
+    const deadline = Date.now() + 10_000;
+    while (!ok()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${JSON.stringify(hv.platform.stats)} ${JSON.stringify(x86.stats)}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return { hv, x86, pcpus, guest, until };
+}
+
+describe('PIC and PIT on the pCPU worker', () => {
+  it('a thousand PIC reads complete inside the slice: no exit reaches the main thread', async () => {
+    const { hv, x86, pcpus, guest, until } = host();
+    // mov al,5Ah; out 21h,al (IMR); mov cx,1000; l: in al,21h; loop l; out 0E9h,al; hlt
+    const d = guest([0xb0, 0x5a, 0xe6, 0x21, 0xb9, 0xe8, 0x03, 0xe4, 0x21, 0xe2, 0xfc, 0xe6, 0xe9, 0xf4]);
+    pcpus.start();
+    await until('the guest to print its IMR', () => x86.stats.consoleBytes >= 1);
+    await until('the vCPU to halt', () => d.vcpus[0]!.blocked);
+    expect(hv.console.read().text).not.toMatch(/crash/);
+    expect(x86.getContext(d.vcpus[0]!).ax & 0xff).toBe(0x5a);
+    expect(hv.platform.stats.workerExits).toBe(1001);
+    expect(x86.stats.slices).toBeLessThan(10);
+  }, 30_000);
+
+  it('a guest programming PIC and PIT on the worker gets timer interrupts (tick on the main thread, EOI on the worker)', async () => {
+    const { hv, x86, pcpus, guest, until } = host();
+    // IVT[8] = 0000:1100; PIC ICW1-4 (base 08h), unmask IRQ0; PIT ch0 mode 2 divisor 1193 (1 kHz); sti; hlt; jmp hlt
+    const MAIN = [
+      0xc7, 0x06, 0x20, 0x00, 0x00, 0x11, 0xc7, 0x06, 0x22, 0x00, 0x00, 0x00,
+      0xb0, 0x11, 0xe6, 0x20, 0xb0, 0x08, 0xe6, 0x21, 0xb0, 0x04, 0xe6, 0x21, 0xb0, 0x01, 0xe6, 0x21, 0xb0, 0xfe, 0xe6, 0x21,
+      0xb0, 0x34, 0xe6, 0x43, 0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40,
+      0xfb, 0xf4, 0xeb, 0xfd,
+    ];
+    // push ax; mov al,'T'; out 0E9h,al; mov al,20h; out 20h,al (EOI); pop ax; iret
+    const HANDLER = [0x50, 0xb0, 0x54, 0xe6, 0xe9, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf];
+    guest(MAIN, HANDLER);
+    pcpus.start();
+    await until('five ticks', () => x86.stats.consoleBytes >= 5);
+    expect(hv.platform.stats.ticks).toBeGreaterThanOrEqual(5);
+    expect(hv.platform.stats.workerExits).toBeGreaterThanOrEqual(9 + 4); // the set-up plus an EOI per tick
+  }, 30_000);
+
+  it('the shared state is the PIC itself: views on two "threads" see one chip, and the lock serialises them', () => {
+    const { sab, state } = newPlatformState();
+    const a = new Pic8259(state.pic);
+    const b = new Pic8259(platformState(sab).pic); // what a worker attaches to (the same SharedArrayBuffer)
+    withPlatformLock(state.lock, () => a.write(0x21, 0xfe));
+    expect(b.read(0x21)).toBe(0xfe);
+    expect(new Int32Array(sab, 0, 1)[0]).toBe(0); // released
+    expect({ ...state.pic.master }).toMatchObject({ imr: 0xfe, vectorBase: 0x08, needIcw4: false });
+  });
+});
