@@ -31,8 +31,12 @@ async function main(): Promise<void> {
   let outDir = resolve('bench-results');
   const rest: string[] = [];
   for (let i = 1; i < argv.length; i++) {
-    if (argv[i] === '--out') outDir = resolve(argv[++i] ?? '.');
-    else rest.push(argv[i]!);
+    // --out is the dispatcher's (its JSON) and also passed on: suites that write more (the
+    // pv-vs-hvm report and charts) put it there too.
+    if (argv[i] === '--out') {
+      outDir = resolve(argv[++i] ?? '.');
+      rest.push('--out', outDir);
+    } else rest.push(argv[i]!);
   }
   let suite: BenchSuite;
   try {
