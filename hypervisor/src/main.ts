@@ -7,8 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
-import { DOMID_SELF, hostLayout, defaultRunDir } from '@xenlab/xen-public';
+import { DOMID_SELF, hostLayout, defaultRunDir, processEntry } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 import { EVTCHN_PAGE_DOORBELL_OFFSET } from './event-channel.ts';
 import { HypercallServer } from './hypercall-server.ts';
@@ -93,6 +92,10 @@ async function main(): Promise<void> {
 
   // Device models answer ioreqs through shared memory and a doorbell: watch it for parked vCPUs.
   hv.ioreq.watchAnswers = true;
+  // How long a pCPU spins, then sleeps, on an ioreq slot before handing the vCPU back blocked.
+  const us = (name: string): number | undefined => (/^\d+$/.test(process.env[name] ?? '') ? Number(process.env[name]) : undefined);
+  hv.ioreq.spinUs = us('XENLAB_IOREQ_SPIN_US') ?? hv.ioreq.spinUs;
+  hv.ioreq.sleepUs = us('XENLAB_IOREQ_SLEEP_US') ?? hv.ioreq.sleepUs;
   const x86 = args.pcpuThreads ? new WorkerX86Runner(hv, L.machineMemory, args.pcpus) : new X86Runner(hv);
   const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit, x86 });
   writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
@@ -105,9 +108,8 @@ async function main(): Promise<void> {
 
   let dom0Proc: ChildProcess | undefined;
   if (args.dom0) {
-    const dom0Main = fileURLToPath(new URL('../../dom0/src/main.ts', import.meta.url));
     const log = openSync(`${L.logDir}/dom0.log`, 'a');
-    dom0Proc = spawn(process.execPath, ['--import', 'tsx', dom0Main, '--run-dir', L.runDir], {
+    dom0Proc = spawn(process.execPath, [...processEntry('dom0'), '--run-dir', L.runDir], {
       stdio: ['ignore', log, log],
       env: { ...process.env, XENLAB_RUN_DIR: L.runDir },
     });

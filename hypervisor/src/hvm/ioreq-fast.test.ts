@@ -58,10 +58,10 @@ function host(nrPcpus = 2) {
     hv.ioreq.configure(d);
     const pageAddr = hv.mem.addr(d.p2m.lookup(Gfn(IOREQ_GFN))!);
     const vpEport = new DataView(hv.mem.buffer, pageAddr, 4096).getUint32(ioreq.fields.vp_eport.offset, true);
-    const { notify } = hv.evtchn.bindInterdomain(dom0, d.domid, vpEport);
+    const { notify, localPort } = hv.evtchn.bindInterdomain(dom0, d.domid, vpEport);
     expect(notify.doorbell_addr).toBe(hv.ioreq.answerBellAddr()); // the binding names the answer doorbell
     const control = new Int32Array(new SharedArrayBuffer(8));
-    const data: FakeDmData = { machineMemory: path, pageAddr, dmBellAddr: hv.mem.addr(dom0.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET, answerBellAddr: notify.doorbell_addr, mode, value, control };
+    const data: FakeDmData = { machineMemory: path, pageAddr, dmBellAddr: hv.mem.addr(dom0.evtchnPageMfn) + EVTCHN_PAGE_DOORBELL_OFFSET, sharedInfoAddr: hv.mem.addr(dom0.sharedInfoMfn), port: localPort, answerBellAddr: notify.doorbell_addr, mode, value, control };
     const w = new Worker(new URL('./testing/fake-dm-thread-boot.mjs', import.meta.url), { workerData: data });
     cleanups.push(async () => {
       Atomics.store(control, 0, 1);

@@ -5,7 +5,7 @@
  * set to 1 stops it; `control[1]` counts requests it saw.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { IOREQ_STATE, IOREQ_STATE_MASK, ioreq } from '@xenlab/xen-public';
+import { IOREQ_STATE, IOREQ_STATE_MASK, SharedInfoPage, ioreq } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 
 export interface FakeDmData {
@@ -13,6 +13,9 @@ export interface FakeDmData {
   pageAddr: number;
   /** The doorbell the hypervisor rings for this device model (dom0's). */
   dmBellAddr: number;
+  /** dom0's shared_info and the device model's port there (consumed as qemu-dm does, so each request rings). */
+  sharedInfoAddr: number;
+  port: number;
   /** The binding's doorbell_addr: rung after IORESP_READY. */
   answerBellAddr: number;
   /** answer: IORESP_READY with `value`; garbage: an invalid state; silent: never answers. */
@@ -29,8 +32,10 @@ const u8 = new Uint8Array(shm.buffer, o.pageAddr, 4096);
 const dv = new DataView(shm.buffer, o.pageAddr, 4096);
 const STATE = ioreq.fields.state_bits.offset;
 parentPort!.postMessage('ready');
+const si = new SharedInfoPage(shm.buffer, o.sharedInfoAddr);
 let seen = dmBell.seq;
 while (Atomics.load(o.control, 0) === 0) {
+  si.consume([o.port]);
   const bits = Atomics.load(u8, STATE);
   if ((bits & IOREQ_STATE_MASK) === IOREQ_STATE.READY) {
     Atomics.add(o.control, 1, 1);
