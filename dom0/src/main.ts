@@ -7,8 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { HypercallClient, defaultRunDir, hostLayout } from '@xenlab/xen-public';
+import { HypercallClient, defaultRunDir, hostLayout, processEntry } from '@xenlab/xen-public';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { DomainReaper, type ShutdownAction } from './toolstack/domain-reaper.ts';
 import { ToolstackService } from './toolstack/service.ts';
@@ -32,9 +31,8 @@ async function main(): Promise<void> {
   const hc = await HypercallClient.connect(L.hypervisorSocket, token, { owner: true });
   await hc.call('console_io', 'write', { text: 'dom0: connected' });
 
-  const bin = fileURLToPath(new URL('../../node_modules/.bin/xenstored', import.meta.url));
   const out = openSync(`${L.logDir}/xenstored.log`, 'a');
-  const xenstored = spawn(process.execPath, [bin, '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
+  const xenstored = spawn(process.execPath, [...processEntry('xenstored'), '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
   closeSync(out);
   writeFileSync(`${L.xenstoredDir}/pid`, `${xenstored.pid}\n`);
   await waitForFile(L.xenstoredSocket, 15_000, xenstored);

@@ -37,6 +37,8 @@ export interface BenchBlkConfig {
   domid: number;
   devid: number;
   pages: number;
+  /** Frames (after `pages`) for blkfront's persistent-grant pool; 0: do not offer feature-persistent. */
+  poolPages?: number;
   workloads: BenchBlkWorkload[];
 }
 
@@ -47,8 +49,12 @@ async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '{}') as BenchBlkConfig;
   const hc = await HypercallClient.connect(cfg.hypervisorSocket, process.env.XENLAB_DOMAIN_TOKEN ?? '', { owner: true });
   const mm = SharedMemory.open(hc.info.machine_memory);
-  const pop = await hc.call('memory_op', 'populate_physmap', { domid: DOMID_SELF, extent_start: Array.from({ length: cfg.pages }, (_, i) => i) });
+  const poolPages = cfg.poolPages ?? 0;
+  const total = cfg.pages + poolPages;
+  const pop = await hc.call('memory_op', 'populate_physmap', { domid: DOMID_SELF, extent_start: Array.from({ length: total }, (_, i) => i) });
   const mfns = pop.extent_start;
+  const page = (gfn: number): Uint8Array | undefined => (Number.isInteger(gfn) && gfn >= 0 && gfn < total ? new Uint8Array(mm.buffer, mfns[gfn]! * PAGE, PAGE) : undefined);
+  const pool = Array.from({ length: poolPages }, (_, i) => ({ gfn: Gfn(cfg.pages + i), bytes: page(cfg.pages + i)! }));
   const gt = await hc.call('grant_table_op', 'setup_table', { dom: DOMID_SELF, nr_frames: 4 });
   const gnttab = new GuestGrantTable(gt.frame_list.map((m) => new GrantFrame(mm.buffer, m * PAGE)));
   const events = new DomainEvents(hc, mm.buffer, 50);
@@ -66,7 +72,7 @@ async function main(): Promise<void> {
     store: xs,
     frontendPath: fe,
     backendPath: be,
-    machine: createFrontendMachine(),
+    machine: createFrontendMachine({ persistent: poolPages >= 11 }),
     setupRing: async () => {
       ring = FrontRing.init(mm.buffer as ArrayBuffer, mfns[0]! * PAGE, PAGE, BLKIF_ENTRY_BYTES);
       const ref = gnttab.grantAccess(DomId(0), Gfn(0), false)!;
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
       return { ringRef: ref, eventChannel: port };
     },
     connected: (info: BlkDiskInfo) => {
-      front = new Blkfront({ ring: ring!, backendDomid: DomId(0), grants: gnttab, notify: () => send(), info, handle: cfg.devid });
+      front = new Blkfront({ ring: ring!, backendDomid: DomId(0), grants: gnttab, notify: () => send(), info, handle: cfg.devid, persistent: { frames: pool, page: (g) => page(g) } });
       void hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).then((s) => {
         if (s.notify) send = events.sender(port, s.notify);
         ready(front!);
@@ -138,6 +144,8 @@ async function main(): Promise<void> {
         requests: c.requests - c0.requests,
         notificationsSent: c.notificationsSent - c0.notificationsSent,
         notificationsSuppressed: c.notificationsSuppressed - c0.notificationsSuppressed,
+        persistent: f.isPersistent,
+        persistentGrants: c.persistentGrants,
         evtchn: { ...events.counters },
       }) + '\n',
     );

@@ -15,10 +15,10 @@
  * become SCHEDOP_shutdown. See docs/life-of-a-pv-guest.md.
  */
 import { readFileSync } from 'node:fs';
-import { BLKIF_ENTRY_BYTES, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
+import { BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
 import { DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, VIRQ, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
-import { Blkfront, type BlkDiskInfo } from './blkfront/blkfront.ts';
+import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
 import { createFrontendMachine } from './blkfront/xenbus-frontend.ts';
 import { initBiosDataArea, loadBootSector, loadFlatKernel } from './bios/boot.ts';
@@ -34,6 +34,8 @@ import { GuestGrantTable } from './grant-table.ts';
 
 const PAGE = 4096;
 const BOUNCE_FRAMES = 11;
+/** Persistent-grant pool per vbd: a 127-sector INT 13h call into an aligned buffer is 16 pages. */
+const POOL_FRAMES = 16;
 const log = (m: string): void => void process.stderr.write(`shim: ${m}\n`);
 
 /**
@@ -106,18 +108,33 @@ async function main(): Promise<void> {
   });
   events.on(si.console_evtchn, () => cons.kick());
 
-  // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
-  const devids = ((await xs.directory(`${home}/device/vbd`).catch(() => [])) as string[]).map(Number).sort((a, b) => a - b);
-  const drives: { drive: number; front: Blkfront }[] = [];
-  for (const [i, devid] of devids.entries()) {
-    const front = await connectVbd(xs, hc, events, gnttab, home, devid, allocGfn, frame);
-    drives.push({ drive: 0x80 + i, front });
-  }
-
   const bounce = Array.from({ length: BOUNCE_FRAMES }, () => {
     const g = allocGfn();
     return { gfn: Gfn(g), bytes: frame(g) };
   });
+
+  // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
+  const devids = ((await xs.directory(`${home}/device/vbd`).catch(() => [])) as string[]).map(Number).sort((a, b) => a - b);
+  const drives: { drive: number; front: Blkfront }[] = [];
+  const framesLeft = (): number => {
+    let n = 0;
+    for (let g = nextGfn; g < si.nr_pages; g++) if (g !== si.console_gfn && g !== si.store_gfn) n++;
+    return n;
+  };
+  for (const [i, devid] of devids.entries()) {
+    // A persistent-grant pool of up to POOL_FRAMES own frames (one BIOS call's 127 sectors), if
+    // there is room for at least one full request after this and the remaining vbds' rings.
+    const spare = framesLeft() - (devids.length - i);
+    const pool: BlkfrontFrame[] = [];
+    if (spare >= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+      for (let k = 0; k < Math.min(POOL_FRAMES, spare); k++) {
+        const g = allocGfn();
+        pool.push({ gfn: Gfn(g), bytes: frame(g) });
+      }
+    }
+    const front = await connectVbd(xs, hc, events, gnttab, home, devid, allocGfn, frame, pool);
+    drives.push({ drive: 0x80 + i, front });
+  }
   const bios = new BiosServices({
     video: new VideoService({ write: (b) => cons.write(b) }, mem),
     disk: new Int13Service(mem, { drives, bounce }),
@@ -204,6 +221,7 @@ async function connectVbd(
   devid: number,
   allocGfn: () => number,
   frame: (gfn: number) => Uint8Array,
+  pool: readonly BlkfrontFrame[],
 ): Promise<Blkfront> {
   const fe = `${home}/device/vbd/${devid}`;
   const be = await xs.readString(`${fe}/backend`);
@@ -219,7 +237,8 @@ async function connectVbd(
     store: xs,
     frontendPath: fe,
     backendPath: be,
-    machine: createFrontendMachine(),
+    // Persistent grants when the backend offers them and we have a pool (feature-persistent).
+    machine: createFrontendMachine({ persistent: pool.length >= BLKIF_MAX_SEGMENTS_PER_REQUEST }),
     setupRing: async () => {
       const gfn = allocGfn();
       const page = frame(gfn);
@@ -232,14 +251,34 @@ async function connectVbd(
       return { ringRef: ref, eventChannel: port };
     },
     connected: (info: BlkDiskInfo) => {
-      front = new Blkfront({ ring: ring!, backendDomid: backendId, grants: gnttab, notify: () => send(), info, handle: devid });
+      front = new Blkfront({
+        ring: ring!,
+        backendDomid: backendId,
+        grants: gnttab,
+        notify: () => send(),
+        info,
+        handle: devid,
+        persistent: {
+          frames: pool,
+          page: (g) => {
+            try {
+              return frame(g);
+            } catch {
+              return undefined;
+            }
+          },
+        },
+      });
       // The backend has bound by now: switch to the fast path.
       void hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).then((s) => {
         if (s.notify) send = events.sender(port, s.notify);
       }, () => {});
       done(front);
     },
-    teardown: async () => front?.failAll(),
+    teardown: async () => {
+      front?.failAll();
+      front?.releasePersistent();
+    },
     log: (l) => log(`vbd ${devid}: ${l}`),
   });
   const w = await xs.watch(`${be}/state`);

@@ -1,4 +1,13 @@
 #!/usr/bin/env node
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/bench/pv-vs-hvm/cli.ts');
+// npx shim for xenlab-bench: its prebuilt bundle (dist/xenlab-bench.mjs) while that is newer than its sources, else
+// the TypeScript source through tsx (@xenlab/xen-public/process-entry decides).
+import { pathToFileURL } from 'node:url';
+import { freshBundle } from '@xenlab/xen-public/process-entry';
+
+const bundle = freshBundle('xenlab-bench');
+if (bundle) {
+  await import(pathToFileURL(bundle).href);
+} else {
+  (await import('tsx/esm/api')).register();
+  await import('../src/bench/pv-vs-hvm/cli.ts');
+}

@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-// npx shim: runs the TypeScript CLI through tsx (xenstore/src/cli/chmod.ts).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/chmod.ts');
+// npx shim for xenstore-chmod: its prebuilt bundle (dist/xenstore-chmod.mjs) while that is newer than its sources, else
+// the TypeScript source through tsx (@xenlab/xen-public/process-entry decides).
+import { pathToFileURL } from 'node:url';
+import { freshBundle } from '@xenlab/xen-public/process-entry';
+
+const bundle = freshBundle('xenstore-chmod');
+if (bundle) {
+  await import(pathToFileURL(bundle).href);
+} else {
+  (await import('tsx/esm/api')).register();
+  await import('../src/cli/chmod.ts');
+}

@@ -1,5 +1,13 @@
 #!/usr/bin/env node
-// npx shim: runs the TypeScript CLI through tsx (xenstore/src/cli/watch.ts).
-import { register } from 'tsx/esm/api';
-register();
-await import('../src/cli/watch.ts');
+// npx shim for xenstore-watch: its prebuilt bundle (dist/xenstore-watch.mjs) while that is newer than its sources, else
+// the TypeScript source through tsx (@xenlab/xen-public/process-entry decides).
+import { pathToFileURL } from 'node:url';
+import { freshBundle } from '@xenlab/xen-public/process-entry';
+
+const bundle = freshBundle('xenstore-watch');
+if (bundle) {
+  await import(pathToFileURL(bundle).href);
+} else {
+  (await import('tsx/esm/api')).register();
+  await import('../src/cli/watch.ts');
+}

@@ -26,8 +26,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DomId, Gfn, GrantFrame, HVM_PARAM, HypercallClient, XENMEM_resource, XEN_DOMCTL_CDF, hostLayout, type ToolstackDomainConfig } from '@xenlab/xen-public';
+import { DomId, Gfn, GrantFrame, HVM_PARAM, HypercallClient, XENMEM_resource, XEN_DOMCTL_CDF, hostLayout, processEntry, type ToolstackDomainConfig } from '@xenlab/xen-public';
 import type { XenstoreClient } from '@xenlab/xenstore-client';
 import type { BuildContext, BuiltDomain, DomainBuilder } from './builder.ts';
 
@@ -65,8 +64,6 @@ export const HVM_RESET_IP = 0xfff0;
 const LOW_RAM_FRAMES = 0xa0; // 0-9FFFFh
 const BIOS_FIRST_GFN = 0xf0; // F0000h-FFFFFh
 
-const QEMU_DM_MAIN = fileURLToPath(new URL('../../../qemu-dm/src/main.ts', import.meta.url));
-
 export const hvmPaths = (runDir: string, domid: number) => {
   const L = hostLayout(runDir);
   return {
@@ -87,7 +84,7 @@ async function startQemuDm(env: HvmBuilderEnv, domid: number, cfg: HvmGuestConfi
   const disk = cfg.disks[0];
   mkdirSync(p.dmDir, { recursive: true });
   mkdirSync(hostLayout(env.runDir).logDir, { recursive: true });
-  const args = ['--import', 'tsx', QEMU_DM_MAIN, '--run-dir', env.runDir, '--domid', String(domid), '--serial', serial, '--boot', cfg.boot ?? 'c'];
+  const args = [...processEntry('qemu-dm'), '--run-dir', env.runDir, '--domid', String(domid), '--serial', serial, '--boot', cfg.boot ?? 'c'];
   if (disk) args.push('--disk', `${disk.path}${disk.readOnly ? ',ro' : ''}`);
   if (cfg.diskMode) args.push('--disk-mode', cfg.diskMode);
   const out = openSync(p.dmLog, 'a');

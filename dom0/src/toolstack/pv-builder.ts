@@ -9,8 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DomId, Gfn, GrantFrame, HypercallClient, XENMEM_resource, type PvStartInfo, type ToolstackDomainConfig } from '@xenlab/xen-public';
+import { DomId, Gfn, GrantFrame, HypercallClient, XENMEM_resource, processEntry, type PvStartInfo, type ToolstackDomainConfig } from '@xenlab/xen-public';
 import type { BuildContext, BuiltDomain, DomainBuilder } from './builder.ts';
 
 const PAGE = 4096;
@@ -18,17 +17,16 @@ const PAGE = 4096;
 const PROGRAM_KIB = 576;
 const KERNEL_GFN = 0x100;
 const SHIM_FRAMES = 24;
-const SHIM_MAIN = fileURLToPath(new URL('../../../domU-pv-kernel-shim/src/main.ts', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 
 /**
- * One shim process started ahead of time (node + tsx + the shim's modules loaded, waiting for its
+ * One shim process started ahead of time (node and the shim's modules loaded, waiting for its
  * start info on stdin), so `xl create` does not wait for a process start: taking it starts the
  * next one. Nothing is started until the first PV guest.
  */
 let spare: ChildProcess | undefined;
 function spawnShim(): ChildProcess {
-  const p = spawn(process.execPath, ['--import', 'tsx', SHIM_MAIN, '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [...processEntry('pv-shim'), '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
   p.on('error', () => {});
   return p;
 }

@@ -85,4 +85,69 @@ describe('blkfront', () => {
     g.front.failAll();
     expect(await p).toBe(BLKIF_RSP.ERROR);
   });
+
+  describe('persistent grants', () => {
+    it('grants pool pages once and reuses the same grefs; data is copied in and out of the pool', async () => {
+      const g = guestWithDisk(2048, { persistent: true });
+      expect(g.front.isPersistent).toBe(true);
+      const seen = new Set<number>();
+      for (let i = 0; i < 6; i++) {
+        const p = g.front.queueRw('read', i * 8, [{ gfn: Gfn(0x20), firstSect: 1, lastSect: 6 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 7 }]);
+        g.front.push();
+        expect(await p).toBe(BLKIF_RSP.OKAY);
+        expect(g.ram.subarray(0x20000 + 512, 0x20000 + 3584)).toEqual(g.backend.disk.subarray(i * 8 * 512, (i * 8 + 6) * 512));
+        expect(g.ram.subarray(0x21000, 0x22000)).toEqual(g.backend.disk.subarray((i * 8 + 6) * 512, (i * 8 + 14) * 512));
+        for (let r = 8; r < 64; r++) if (g.frame.flags(r) !== 0) seen.add(r);
+      }
+      // Sectors outside a segment's range are never written into the caller's page.
+      expect(g.ram.subarray(0x20000, 0x20000 + 512).every((b) => b === 0)).toBe(true);
+      expect(g.grants.counters).toMatchObject({ granted: 2, ended: 0 });
+      expect(seen.size).toBe(2);
+      expect(g.front.counters).toMatchObject({ persistentGrants: 2, persistentSegments: 12 });
+      // Pool pages are granted writable (they carry READs and WRITEs), to the backend.
+      for (const r of seen) expect(g.frame.flags(r)).toBe(GTF.permit_access);
+      g.pages[0x30]!.fill(0x42);
+      const w = g.front.queueRw('write', 100, [{ gfn: Gfn(0x30), firstSect: 0, lastSect: 7 }]);
+      g.front.push();
+      expect(await w).toBe(0);
+      expect(g.backend.disk.subarray(100 * 512, 108 * 512).every((b) => b === 0x42)).toBe(true);
+      expect(g.grants.counters.granted).toBe(2);
+    });
+
+    it('requests wait for free pool pages; all complete; releasePersistent ends the grants', async () => {
+      const g = guestWithDisk(2048, { persistent: true }, 11);
+      const segs = (base: number) => Array.from({ length: 11 }, (_, i) => ({ gfn: Gfn(base + i), firstSect: 0, lastSect: 7 }));
+      const ps = [0x20, 0x30, 0x40].map((b, k) => g.front.queueRw('read', k * 88, segs(b)));
+      expect(g.front.counters.backlogged).toBe(2);
+      g.front.push();
+      expect(await Promise.all(ps)).toEqual([0, 0, 0]);
+      for (const [k, b] of [0x20, 0x30, 0x40].entries()) expect(g.ram.subarray(b * 4096, (b + 11) * 4096)).toEqual(g.backend.disk.subarray(k * 88 * 512, (k + 1) * 88 * 512));
+      expect(g.grants.counters.granted).toBe(11);
+      g.front.releasePersistent();
+      expect(g.grants.counters.ended).toBe(11);
+      for (let r = 8; r < 19; r++) expect(g.frame.flags(r)).toBe(0);
+    });
+
+    it('an error response or a failed connection gives the pool pages back without copying into the caller', async () => {
+      const g = guestWithDisk(2048, { persistent: true }, 11);
+      g.backend.failNext = [BLKIF_RSP.ERROR];
+      g.pages[0x20]!.fill(0x77);
+      const p = g.front.queueRw('read', 0, [{ gfn: Gfn(0x20), firstSect: 0, lastSect: 7 }]);
+      g.front.push();
+      expect(await p).toBe(BLKIF_RSP.ERROR);
+      expect(g.pages[0x20]!.every((b) => b === 0x77)).toBe(true);
+      const q = g.front.queueRw('read', 0, [{ gfn: Gfn(0x99), firstSect: 0, lastSect: 7 }]);
+      g.front.failAll();
+      expect(await q).toBe(BLKIF_RSP.ERROR);
+      // All 11 pool pages are free again: a full request can be placed.
+      const r = g.front.queueRw('read', 0, Array.from({ length: 11 }, (_, i) => ({ gfn: Gfn(0x30 + i), firstSect: 0, lastSect: 7 })));
+      expect(g.front.counters.backlogged).toBe(0);
+      g.front.push();
+      expect(await r).toBe(0);
+    });
+
+    it('a pool smaller than one request, or a negotiation without a pool, is refused', () => {
+      expect(() => guestWithDisk(2048, { persistent: true }, 10)).toThrow(BlkfrontError);
+    });
+  });
 });

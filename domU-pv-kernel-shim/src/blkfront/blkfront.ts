@@ -5,8 +5,14 @@
  * publishes requests in batches and kicks the backend only when it asked (`req_event`), then
  * matches responses to requests by id, ends the grants and settles each request's promise.
  *
+ * With persistent grants (`feature-persistent`, both ends agreed; fact sheet §2.3) each segment
+ * instead goes through a page of blkfront's own pool, granted once (writable) and reused: a
+ * WRITE's data is copied into it before the request is placed, a READ's data out of it when the
+ * response comes; the grant is never ended while the device is connected, so the backend maps it
+ * once and needs no hypercall per request. `releasePersistent()` ends the pool's grants.
+ *
  * A request's promise settles with the BLKIF_RSP_* status. Requests beyond the ring's free slots
- * wait in a backlog and are placed as responses free slots. A backend that answers ids it was
+ * (or the pool's free pages) wait in a backlog and are placed as responses free them. A backend that answers ids it was
  * never given, or breaks the ring protocol, is counted and ignored, never trusted.
  * See docs/pv-disk-request.md.
  */
@@ -42,6 +48,25 @@ export interface BlkDiskInfo {
   readonly removable: boolean;
   readonly flush: boolean;
   readonly discard: boolean;
+  /** Persistent grants were negotiated (the backend offered, this frontend wrote feature-persistent=1). */
+  readonly persistent?: boolean;
+}
+
+/** A frame of the frontend's own, for the persistent pool. */
+export interface BlkfrontFrame {
+  readonly gfn: Gfn;
+  readonly bytes: Uint8Array;
+}
+
+/**
+ * What blkfront needs for persistent grants: frames of its own for the pool (at least 11, one
+ * full request, so a request can always be placed once the others are answered) and the
+ * caller's pages, to copy data into and out of the pool.
+ */
+export interface BlkfrontPersistentOptions {
+  readonly frames: readonly BlkfrontFrame[];
+  /** The 4 KiB page of guest frame `gfn` (the segments' frames), or undefined if there is none. */
+  page(gfn: Gfn): Uint8Array | undefined;
 }
 
 export interface BlkfrontCounters {
@@ -57,6 +82,10 @@ export interface BlkfrontCounters {
   backlogged: number;
   /** Responses for ids never issued (a broken or hostile backend). */
   bogusResponses: number;
+  /** Pool pages granted (persistent grants: each once per connection). */
+  persistentGrants: number;
+  /** Segments that went through a pool page. */
+  persistentSegments: number;
 }
 
 export interface BlkfrontOptions {
@@ -68,6 +97,13 @@ export interface BlkfrontOptions {
   info: BlkDiskInfo;
   /** The vdev number written as `virtual-device`; echoed in each request's `handle`. */
   handle: number;
+  /** The pool for persistent grants; used only when `info.persistent` says they were negotiated. */
+  persistent?: BlkfrontPersistentOptions;
+}
+
+interface PoolPage {
+  gref: GrantRef | null;
+  readonly frame: BlkfrontFrame;
 }
 
 type Op =
@@ -76,7 +112,10 @@ type Op =
   | { kind: 'discard'; sector: number; nrSectors: number };
 
 interface InFlight {
+  /** Grants to end on completion (none on the persistent path). */
   readonly grefs: GrantRef[];
+  /** Pool pages held, with the caller's page and byte range to copy a READ's data to. */
+  readonly pool: { page: PoolPage; to: Uint8Array | undefined; from: number; to_: number }[];
   readonly resolve: (status: number) => void;
 }
 
@@ -85,7 +124,7 @@ export class BlkfrontError extends Error {}
 export class Blkfront {
   readonly counters: BlkfrontCounters = {
     requests: 0, segments: 0, bytes: 0, responses: 0, errors: 0, pushes: 0,
-    notificationsSent: 0, notificationsSuppressed: 0, backlogged: 0, bogusResponses: 0,
+    notificationsSent: 0, notificationsSuppressed: 0, backlogged: 0, bogusResponses: 0, persistentGrants: 0, persistentSegments: 0,
   };
   private readonly ring: FrontRing;
   private readonly inflight = new Map<bigint, InFlight>();
@@ -93,8 +132,23 @@ export class Blkfront {
   private nextId = 1n;
   private unpushed = 0;
 
+  /** Free pool pages (LIFO, so the backend's working set of mappings stays small); null: not persistent. */
+  private readonly pool: PoolPage[] | null;
+  private readonly persistent: BlkfrontPersistentOptions | undefined;
+
   constructor(private readonly o: BlkfrontOptions) {
     this.ring = o.ring;
+    this.persistent = o.info.persistent ? o.persistent : undefined;
+    if (o.info.persistent && !o.persistent) throw new BlkfrontError('blkfront: persistent grants negotiated but no pool given');
+    if (this.persistent && this.persistent.frames.length < BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+      throw new BlkfrontError(`blkfront: a persistent pool needs at least ${BLKIF_MAX_SEGMENTS_PER_REQUEST} frames (got ${this.persistent.frames.length})`);
+    }
+    this.pool = this.persistent ? this.persistent.frames.map((frame) => ({ gref: null, frame })).reverse() : null;
+  }
+
+  /** Persistent grants are in use on this connection. */
+  get isPersistent(): boolean {
+    return this.pool !== null;
   }
 
   get info(): BlkDiskInfo {
@@ -162,7 +216,7 @@ export class Blkfront {
       }
     } while (this.ring.finalCheckForResponses());
     if (this.backlog.length > 0) {
-      while (this.backlog.length > 0 && !this.ring.full()) {
+      while (this.backlog.length > 0 && this.canPlace(this.backlog[0]!.op)) {
         const b = this.backlog.shift()!;
         this.place(b.op, b.resolve);
       }
@@ -184,6 +238,7 @@ export class Blkfront {
     for (const [id, req] of this.inflight) {
       this.inflight.delete(id);
       for (const g of req.grefs) this.o.grants.endAccess(g);
+      for (const p of req.pool) this.pool!.push(p.page);
       this.counters.errors++;
       req.resolve(BLKIF_RSP.ERROR);
     }
@@ -193,9 +248,18 @@ export class Blkfront {
     }
   }
 
+  /** Pool pages a request needs (0 when not persistent). */
+  private poolNeed(op: Op): number {
+    return this.pool && op.kind === 'rw' ? op.segments.length : 0;
+  }
+
+  private canPlace(op: Op): boolean {
+    return !this.ring.full() && (this.pool === null || this.pool.length >= this.poolNeed(op));
+  }
+
   private enqueue(op: Op): Promise<number> {
     return new Promise<number>((resolve) => {
-      if (this.ring.full()) {
+      if (this.backlog.length > 0 || !this.canPlace(op)) {
         this.counters.backlogged++;
         this.backlog.push({ op, resolve });
       } else {
@@ -210,18 +274,20 @@ export class Blkfront {
     const grefs: GrantRef[] = [];
     const view = this.ring.view;
     const off = this.ring.nextRequestOffset();
+    const pool: InFlight['pool'] = [];
     if (op.kind === 'rw') {
       const write = op.op === 'write';
       for (let i = 0; i < op.segments.length; i++) {
         const s = op.segments[i]!;
-        const gref = this.o.grants.grantAccess(this.o.backendDomid, s.gfn, write);
+        const gref = this.pool ? this.poolSegment(s, write, pool) : this.o.grants.grantAccess(this.o.backendDomid, s.gfn, write);
         if (gref === null) {
           for (const g of grefs) this.o.grants.endAccess(g);
+          for (const p of pool) this.pool!.push(p.page);
           this.counters.errors++;
           resolve(BLKIF_RSP.ERROR);
           return;
         }
-        grefs.push(gref);
+        if (!this.pool) grefs.push(gref);
         blkifSegment.write(view, off + blkifRequest.offsetOf('seg', i), { gref, firstSect: s.firstSect, lastSect: s.lastSect });
         this.counters.bytes += (s.lastSect - s.firstSect + 1) * SECTOR_SIZE;
       }
@@ -238,7 +304,7 @@ export class Blkfront {
     } else {
       blkifRequestDiscard.write(view, off, { operation: BLKIF_OP.DISCARD, flag: 0, handle: this.o.handle, id, sectorNumber: op.sector, nrSectors: op.nrSectors });
     }
-    this.inflight.set(id, { grefs, resolve });
+    this.inflight.set(id, { grefs, pool, resolve });
     this.ring.produced();
     this.unpushed++;
     this.counters.requests++;
@@ -253,7 +319,51 @@ export class Blkfront {
     this.inflight.delete(id);
     this.counters.responses++;
     for (const g of req.grefs) this.o.grants.endAccess(g);
+    for (const p of req.pool) {
+      // A READ's data, out of our pool page into the caller's (the backend wrote it before responding).
+      if (p.to && status === BLKIF_RSP.OKAY) p.to.set(p.page.frame.bytes.subarray(p.from, p.to_), p.from);
+      this.pool!.push(p.page);
+    }
     if (status !== BLKIF_RSP.OKAY) this.counters.errors++;
     req.resolve(status);
+  }
+
+  /**
+   * A segment through a pool page: grant it the first time (writable: the page carries READs and
+   * WRITEs), copy a WRITE's data in. Null if the caller's frame is unknown or no ref is free.
+   */
+  private poolSegment(s: BlkfrontSegment, write: boolean, held: InFlight['pool']): GrantRef | null {
+    const caller = this.persistent!.page(s.gfn);
+    const page = this.pool!.pop();
+    if (!caller || !page) {
+      if (page) this.pool!.push(page);
+      return null;
+    }
+    if (page.gref === null) {
+      page.gref = this.o.grants.grantAccess(this.o.backendDomid, page.frame.gfn, false);
+      if (page.gref === null) {
+        this.pool!.push(page);
+        return null;
+      }
+      this.counters.persistentGrants++;
+    }
+    const from = s.firstSect * SECTOR_SIZE;
+    const to = (s.lastSect + 1) * SECTOR_SIZE;
+    if (write) page.frame.bytes.set(caller.subarray(from, to), from);
+    held.push({ page, to: write ? undefined : caller, from, to_: to });
+    this.counters.persistentSegments++;
+    return page.gref;
+  }
+
+  /**
+   * The connection is gone (after `failAll`): end the pool's grants. A grant the backend still
+   * has mapped cannot be ended yet; the grant table retires it and retries later.
+   */
+  releasePersistent(): void {
+    if (!this.pool) return;
+    for (const p of this.pool) {
+      if (p.gref !== null) this.o.grants.endAccess(p.gref);
+      p.gref = null;
+    }
   }
 }

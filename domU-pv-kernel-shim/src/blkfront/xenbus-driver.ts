@@ -17,7 +17,7 @@ export interface XenbusStore {
 }
 
 /** The backend nodes the frontend reads when the backend connects. */
-export const BACKEND_DISK_KEYS = ['sectors', 'sector-size', 'info', 'feature-flush-cache', 'feature-discard', 'feature-barrier'] as const;
+export const BACKEND_DISK_KEYS = ['sectors', 'sector-size', 'info', 'feature-flush-cache', 'feature-discard', 'feature-barrier', 'feature-persistent'] as const;
 
 /** Where xenbus reports a device's error: `/local/domain/<id>/error/<rest of the path>/error`. */
 export function errorPath(devicePath: string): string {

@@ -25,13 +25,35 @@ describe('frontend xenbus state machine', () => {
       { kind: 'write', key: 'ring-ref', value: '9' },
       { kind: 'write', key: 'event-channel', value: '4' },
       { kind: 'write', key: 'protocol', value: 'x86_64-abi' },
+      { kind: 'write', key: 'feature-persistent', value: '0' },
       { kind: 'set-state', state: S.Initialised },
     ]);
     r = run([{ kind: 'backend-changed', state: S.Connected, nodes: BACKEND }], r.m);
     expect(r.actions).toEqual([
-      { kind: 'connected', disk: { sectors: 8192, sectorSize: 512, readOnly: false, cdrom: false, removable: false, flush: true, discard: false } },
+      { kind: 'connected', disk: { sectors: 8192, sectorSize: 512, readOnly: false, cdrom: false, removable: false, flush: true, discard: false, persistent: false } },
       { kind: 'set-state', state: S.Connected },
     ]);
+  });
+
+  it('negotiates feature-persistent: written 1 only when the backend offered and this frontend can; connected says so', () => {
+    const negotiate = (frontend: boolean, backend: string | undefined) => {
+      const r = run(
+        [
+          { kind: 'backend-changed', state: S.InitWait, nodes: { 'feature-persistent': backend } },
+          { kind: 'ring-ready', ringRef: 9, eventChannel: 4 },
+          // The backend's node at Connected does not change what was agreed.
+          { kind: 'backend-changed', state: S.Connected, nodes: { ...BACKEND, 'feature-persistent': backend } },
+        ],
+        createFrontendMachine({ persistent: frontend }),
+      );
+      const w = r.actions.find((a) => a.kind === 'write' && a.key === 'feature-persistent');
+      const c = r.actions.find((a) => a.kind === 'connected');
+      return { written: w?.kind === 'write' ? w.value : undefined, persistent: c?.kind === 'connected' ? c.disk.persistent : undefined };
+    };
+    expect(negotiate(true, '1')).toEqual({ written: '1', persistent: true });
+    expect(negotiate(true, '0')).toEqual({ written: '0', persistent: false });
+    expect(negotiate(true, undefined)).toEqual({ written: '0', persistent: false });
+    expect(negotiate(false, '1')).toEqual({ written: '0', persistent: false });
   });
 
   it('the backend already waiting when the frontend starts', () => {

@@ -18,6 +18,12 @@ export interface FrontendMachine {
   readonly connected: boolean;
   /** The shim asked to close (guest shutdown, device removal). */
   readonly closing: boolean;
+  /** This frontend can keep a persistent pool of granted data pages (it has frames for one). */
+  readonly canPersist: boolean;
+  /** The backend's `feature-persistent` as last read. */
+  readonly backendPersistent: boolean;
+  /** What this frontend wrote as `feature-persistent` (both ends offered it). */
+  readonly persistent: boolean;
 }
 
 /** The backend's nodes, read when its state changes (absent nodes are undefined). */
@@ -40,8 +46,18 @@ export type FrontendAction =
 
 export const NATIVE_PROTOCOL = 'x86_64-abi';
 
-export function createFrontendMachine(): FrontendMachine {
-  return { state: XenbusState.Initialising, backendState: XenbusState.Unknown, settingUp: false, ringPublished: false, connected: false, closing: false };
+export function createFrontendMachine(opts: { persistent?: boolean } = {}): FrontendMachine {
+  return {
+    state: XenbusState.Initialising,
+    backendState: XenbusState.Unknown,
+    settingUp: false,
+    ringPublished: false,
+    connected: false,
+    closing: false,
+    canPersist: opts.persistent ?? false,
+    backendPersistent: false,
+    persistent: false,
+  };
 }
 
 /** Reads the backend's description of the disk, or says what is wrong with it. */
@@ -63,6 +79,7 @@ export function parseDiskInfo(nodes: BackendNodes | undefined): BlkDiskInfo | st
     readOnly: (info & 4) !== 0,
     flush: flag('feature-flush-cache'),
     discard: flag('feature-discard'),
+    persistent: flag('feature-persistent'),
   };
 }
 
@@ -95,7 +112,8 @@ export function frontendStep(m: FrontendMachine, input: FrontendInput): { machin
       return;
     }
     next = { ...next, connected: true };
-    actions.push({ kind: 'connected', disk });
+    // Persistent only if we wrote feature-persistent=1 (the backend read it when it connected).
+    actions.push({ kind: 'connected', disk: { ...disk, persistent: disk.persistent && next.persistent } });
     set(XenbusState.Connected);
   };
 
@@ -105,10 +123,12 @@ export function frontendStep(m: FrontendMachine, input: FrontendInput): { machin
       break;
     case 'ring-ready':
       if (!next.settingUp) break;
-      next = { ...next, settingUp: false, ringPublished: true };
+      next = { ...next, settingUp: false, ringPublished: true, persistent: next.canPersist && next.backendPersistent };
       actions.push({ kind: 'write', key: 'ring-ref', value: String(input.ringRef) });
       actions.push({ kind: 'write', key: 'event-channel', value: String(input.eventChannel) });
       actions.push({ kind: 'write', key: 'protocol', value: NATIVE_PROTOCOL });
+      // Written before Initialised: the backend reads it when it maps the ring.
+      actions.push({ kind: 'write', key: 'feature-persistent', value: next.persistent ? '1' : '0' });
       set(XenbusState.Initialised);
       break;
     case 'ring-failed':
@@ -129,6 +149,8 @@ export function frontendStep(m: FrontendMachine, input: FrontendInput): { machin
     case 'backend-changed': {
       const be = input.state ?? XenbusState.Unknown;
       next = { ...next, backendState: be };
+      // The backend's offer as published before InitWait; once our choice is written it stays.
+      if (!next.ringPublished && input.nodes) next = { ...next, backendPersistent: input.nodes['feature-persistent'] === '1' };
       switch (be) {
         case XenbusState.Initialising:
         case XenbusState.Initialised:

@@ -18,3 +18,4 @@ export * from './evtchn-notify.ts';
 export * from './io/xs-wire.ts';
 export * from './io/xenbus.ts';
 export * from './toolstack.ts';
+export * from './process-entry.mjs';

@@ -6,7 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { CpuState } from '@xenlab/x86-cpu';
-import type { VcpuContext } from '@xenlab/xen-public';
+import { workerEntry, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
 import { X86RunnerBase, applyContext, outcome } from '../x86-runner.ts';
@@ -75,7 +75,7 @@ export class WorkerX86Runner extends X86RunnerBase {
   }
 
   private spawn(i: number, machineMemory: string): Worker {
-    const w = new Worker(new URL('./pcpu-thread-boot.mjs', import.meta.url), {
+    const w = new Worker(workerEntry('pcpu-thread'), {
       workerData: { machineMemory, preemptFlags: this.preemptFlags, pcpu: i },
       name: `pcpu${i}`,
     });

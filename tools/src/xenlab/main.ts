@@ -5,8 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { HypercallClient, defaultRunDir, hostLayout, type HostLayout } from '@xenlab/xen-public';
+import { HypercallClient, defaultRunDir, hostLayout, processEntry, type HostLayout } from '@xenlab/xen-public';
 
 class UserError extends Error {}
 
@@ -57,10 +56,9 @@ async function start(L: HostLayout, argv: string[]): Promise<void> {
   // A host that crashed leaves its markers behind: without this, a stale dom0/ready would make
   // us report success before the new dom0 is up.
   for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Ready, L.dom0Pid]) rmSync(f, { force: true });
-  const hvMain = fileURLToPath(new URL('../../../hypervisor/src/main.ts', import.meta.url));
   const logPath = `${L.logDir}/hypervisor.log`;
   const log = openSync(logPath, 'a');
-  const hv = spawn(process.execPath, ['--import', 'tsx', hvMain, '--run-dir', L.runDir, ...pass], {
+  const hv = spawn(process.execPath, [...processEntry('hypervisor'), '--run-dir', L.runDir, ...pass], {
     detached: true,
     stdio: ['ignore', log, log],
     env: { ...process.env, XENLAB_RUN_DIR: L.runDir },

@@ -15,6 +15,7 @@ import { BLKIF_RSP, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, blkifResp
 import { gntstName, type DomId } from '@xenlab/xen-public';
 import type { BlockDisk } from './disk-image.ts';
 import type { GrantCopyInterface, GrantCopyOp, GrantMapInterface } from './grant-copy.ts';
+import type { PersistentGrants } from './persistent-grants.ts';
 import { opName, parseRequest, type BlkDeviceLimits, type BlkRequest } from './request.ts';
 
 const PAGE = 4096;
@@ -51,6 +52,13 @@ export interface BlkbackOptions {
    * straight into it (one copy fewer, an unmap per request) instead of copying through scratch.
    */
   grantMap?: GrantMapInterface;
+  /**
+   * Persistent grants, when both ends wrote `feature-persistent=1` (persistent-grants.ts): a
+   * segment whose gref is mapped is served straight from the mapping, new grefs are mapped once;
+   * the rest (over the limit, failed maps) take the per-request path (`grants` / `grantMap`).
+   * The device releases the mappings in `close()`.
+   */
+  persistent?: PersistentGrants;
   /** Sends on the event channel to the frontend. */
   notify: () => void;
   /** What the device advertised: feature-flush-cache, feature-discard. Default both on. */
@@ -72,7 +80,12 @@ export class BlkbackDevice {
     requests: 0, reads: 0, writes: 0, flushes: 0, discards: 0, bytesRead: 0, bytesWritten: 0, segments: 0,
     errors: 0, eopnotsupp: 0, grantErrors: 0, unmapErrors: 0, notificationsSent: 0, notificationsSuppressed: 0, idles: 0,
   };
-  /** Set when the frontend broke the ring protocol; the device then serves nothing more. */
+  /** The persistent-grant table's counters, when persistent grants were negotiated. */
+  get persistentCounters(): PersistentGrants['counters'] | undefined {
+    return this.o.persistent?.counters;
+  }
+
+  /** Set when the frontend broke the ring protocol (or `close()` ran: 'closed'); the device then serves nothing more. */
   stopped: string | null = null;
 
   private readonly ring: BackRing;
@@ -81,7 +94,7 @@ export class BlkbackDevice {
   private readonly scratch: Uint8Array;
   private readonly depth: number;
   private readonly limits: BlkDeviceLimits;
-  private running = false;
+  private running: Promise<void> | null = null;
   private again = false;
   private logged = 0;
 
@@ -109,7 +122,16 @@ export class BlkbackDevice {
       this.again = true;
       return;
     }
-    this.running = true;
+    if (this.stopped) return;
+    this.running = this.loop();
+    try {
+      await this.running;
+    } finally {
+      this.running = null;
+    }
+  }
+
+  private async loop(): Promise<void> {
     try {
       do {
         this.again = false;
@@ -119,9 +141,17 @@ export class BlkbackDevice {
       // Not a guest's doing (those are answered above): the ring mapping went away, say. Stop this
       // device only; dom0 goes on.
       this.stop(`internal error: ${(e as Error).message ?? String(e)}`);
-    } finally {
-      this.running = false;
     }
+  }
+
+  /**
+   * The ring is disconnecting: serve nothing more, wait for the requests under way, then release
+   * the persistent mappings (after this no page of the frontend is touched).
+   */
+  async close(): Promise<void> {
+    if (!this.stopped) this.stopped = 'closed';
+    while (this.running) await this.running.catch(() => {});
+    await this.o.persistent?.release();
   }
 
   private async serve(): Promise<void> {
@@ -197,6 +227,7 @@ export class BlkbackDevice {
         this.counters.discards++;
         return BLKIF_RSP.OKAY;
       case 'rw': {
+        if (this.o.persistent) return this.executePersistent(r, k, this.o.persistent);
         if (this.o.grantMap) return this.executeMapped(r, this.o.grantMap);
         // Segment i's bytes sit in scratch page i at the same in-page offset as in the granted
         // page, so every copy stays inside one page on both sides (GNTTABOP_copy's rule).
@@ -230,6 +261,56 @@ export class BlkbackDevice {
         return BLKIF_RSP.OKAY;
       }
     }
+  }
+
+  /**
+   * READ/WRITE with persistent grants: new grefs are mapped once (one hypercall for all of them),
+   * mapped segments are read or written in place; any segment without a mapping (table full, map
+   * failed) goes through scratch page i and a grant copy, as on the per-request path.
+   */
+  private async executePersistent(r: Extract<BlkRequest, { kind: 'rw' }>, k: number, pg: PersistentGrants): Promise<number> {
+    const segs = r.segments;
+    let missing = false;
+    for (const s of segs) if (!pg.page(s.gref)) missing = true;
+    if (missing) await pg.acquire(segs.map((s) => s.gref));
+    if (this.stopped === 'closed') return BLKIF_RSP.ERROR;
+    const buffers: Uint8Array[] = [];
+    let ops: GrantCopyOp[] | undefined;
+    const base = k * BLKIF_MAX_SEGMENTS_PER_REQUEST * PAGE;
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i]!;
+      const offset = s.firstSect * SECTOR;
+      const end = (s.lastSect + 1) * SECTOR;
+      const page = pg.page(s.gref);
+      if (page) {
+        pg.counters.hits++;
+        buffers.push(page.subarray(offset, end));
+      } else {
+        const at = base + i * PAGE + offset;
+        (ops ??= []).push({ dir: r.op === 'read' ? 'to-guest' : 'from-guest', domid: this.o.frontendDomid, gref: s.gref, offset, len: end - offset, scratchOffset: at });
+        buffers.push(this.scratch.subarray(at, at + end - offset));
+      }
+    }
+    this.counters.segments += segs.length;
+    const bytes = r.nrSectors * SECTOR;
+    if (r.op === 'write') {
+      if (ops) {
+        const bad = this.badGrant(ops, await this.o.grants.copy(ops));
+        if (bad) return this.fail(BLKIF_RSP.ERROR, `WRITE id ${r.id}: ${bad}`);
+      }
+      this.o.disk.writev(buffers, r.sector);
+      this.counters.writes++;
+      this.counters.bytesWritten += bytes;
+    } else {
+      this.o.disk.readv(buffers, r.sector);
+      if (ops) {
+        const bad = this.badGrant(ops, await this.o.grants.copy(ops));
+        if (bad) return this.fail(BLKIF_RSP.ERROR, `READ id ${r.id}: ${bad}`);
+      }
+      this.counters.reads++;
+      this.counters.bytesRead += bytes;
+    }
+    return BLKIF_RSP.OKAY;
   }
 
   /** READ/WRITE by grant map: map every segment (read-only for a WRITE), disk I/O in place, unmap. */

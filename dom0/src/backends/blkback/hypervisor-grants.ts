@@ -93,7 +93,19 @@ export class HypervisorGrantMap implements GrantMapInterface {
       'map_grant_ref',
       ops.map((o) => ({ flags: GNTMAP.host_map | (o.readonly ? GNTMAP.readonly : 0), ref: o.gref, dom: o.domid })),
     );
-    return r.map((m) => ({ status: m.status, handle: m.handle, page: m.status === GNTST.okay ? new Uint8Array(this.memory, m.dev_bus_addr, PAGE) : null }));
+    const bogus: number[] = [];
+    const out = r.map((m) => {
+      if (m.status !== GNTST.okay) return { status: m.status, handle: m.handle, page: null };
+      // Only an address the hypervisor returned, and only if it is a whole frame of machine memory.
+      const a = m.dev_bus_addr;
+      if (!Number.isSafeInteger(a) || a < 0 || a % PAGE !== 0 || a + PAGE > this.memory.byteLength) {
+        bogus.push(m.handle);
+        return { status: GNTST.general_error, handle: m.handle, page: null };
+      }
+      return { status: m.status, handle: m.handle, page: new Uint8Array(this.memory, a, PAGE) };
+    });
+    if (bogus.length > 0) await this.unmap(bogus).catch(() => {});
+    return out;
   }
 
   async unmap(handles: readonly number[]): Promise<readonly number[]> {

@@ -5,6 +5,7 @@
  */
 export { BlkbackDevice, type BlkbackCounters, type BlkbackOptions } from './blkback.ts';
 export { parseRequest, opName, SECTORS_PER_PAGE, type BlkRequest, type BlkRejected, type BlkSegment, type BlkDeviceLimits } from './request.ts';
+export { PersistentGrants, DEFAULT_PERSISTENT_GRANTS, type PersistentGrantCounters } from './persistent-grants.ts';
 export { DiskImage, SECTOR_SIZE, type BlockDisk } from './disk-image.ts';
 export type { GrantCopyInterface, GrantCopyOp, GrantMapInterface, GrantMapOp, GrantMapResult } from './grant-copy.ts';
 export { featureKeys, connectKeys, DEFAULT_FEATURES, type BlkImageInfo, type BlkFeatures } from './xenstore-keys.ts';

@@ -14,6 +14,7 @@ import type { Dom0Host } from '../../toolstack/dom0-host.ts';
 import { BlkbackDevice } from './blkback.ts';
 import { DiskImage } from './disk-image.ts';
 import { HypervisorGrantCopy, HypervisorGrantMap } from './hypervisor-grants.ts';
+import { DEFAULT_PERSISTENT_GRANTS, PersistentGrants } from './persistent-grants.ts';
 import { createBackendMachine } from './xenbus-backend.ts';
 import { BackendXenbusDriver } from './xenbus-driver.ts';
 import { connectKeys, featureKeys } from './xenstore-keys.ts';
@@ -58,8 +59,8 @@ export class BlkbackManager {
   }
 
   /** The devices of one domain, for `xl block-list` and tests. */
-  devices(domid: number): { devid: number; path: string; counters: BlkbackDevice['counters'] | undefined }[] {
-    return [...this.vbds.values()].filter((v) => v.domid === domid).map((v) => ({ devid: v.devid, path: v.path, counters: v.device?.counters }));
+  devices(domid: number): { devid: number; path: string; counters: BlkbackDevice['counters'] | undefined; persistent: BlkbackDevice['persistentCounters'] }[] {
+    return [...this.vbds.values()].filter((v) => v.domid === domid).map((v) => ({ devid: v.devid, path: v.path, counters: v.device?.counters, persistent: v.device?.persistentCounters }));
   }
 
   /** Tears down every device of `domid` (the domain is being destroyed). */
@@ -107,8 +108,9 @@ export class BlkbackManager {
       store: { tryRead: (p) => xs.tryRead(p), write: async (p, val) => (v.dead ? undefined : xs.write(p, val)) },
       backendPath: path,
       frontendPath: frontend,
-      machine: createBackendMachine(featureKeys(), connectKeys({ sizeBytes: disk?.sizeBytes ?? 0, readOnly })),
-      connect: (ring) => this.connectRing(v, ring.ringRef, ring.eventChannel),
+      // XENLAB_BLKBACK_PERSISTENT=0 in the host's environment withholds feature-persistent (bench pv-blk compares).
+      machine: createBackendMachine(featureKeys({ persistent: process.env.XENLAB_BLKBACK_PERSISTENT !== '0' }), connectKeys({ sizeBytes: disk?.sizeBytes ?? 0, readOnly })),
+      connect: (ring) => this.connectRing(v, ring.ringRef, ring.eventChannel, ring.persistent),
       disconnect: () => this.disconnectRing(v),
       remove: async () => {},
       log: (l) => this.h.log(`blkback d${domid}/${devid}: ${l}`),
@@ -124,7 +126,7 @@ export class BlkbackManager {
     } else await v.driver.probe();
   }
 
-  private async connectRing(v: Vbd, ringRef: number, port: number): Promise<void> {
+  private async connectRing(v: Vbd, ringRef: number, port: number, persistent: boolean): Promise<void> {
     const hc = this.h.hc;
     const [m] = await hc.call('grant_table_op', 'map_grant_ref', [{ flags: GNTMAP.host_map, ref: ringRef, dom: v.domid }]);
     if (!m || m.status !== GNTST.okay) throw new Error(`mapping ring-ref ${ringRef} of d${v.domid} failed (GNTST ${m?.status})`);
@@ -137,6 +139,7 @@ export class BlkbackManager {
     }
     v.grants = new HypervisorGrantCopy(hc, this.h.frames);
     const send = this.h.events.sender(bound.local_port, bound.notify);
+    const limit = Number(process.env.XENLAB_BLKBACK_MAX_PERSISTENT ?? DEFAULT_PERSISTENT_GRANTS);
     v.device = new BlkbackDevice({
       ring: BackRing.attach(this.h.mm.buffer, m.dev_bus_addr, PAGE, BLKIF_ENTRY_BYTES),
       frontendDomid: DomId(v.domid),
@@ -144,6 +147,9 @@ export class BlkbackManager {
       grants: v.grants,
       // Grant copy by default; XENLAB_BLKBACK_GRANTS=map maps each segment instead (bench pv-blk measures both).
       ...(process.env.XENLAB_BLKBACK_GRANTS === 'map' ? { grantMap: new HypervisorGrantMap(hc, this.h.mm.buffer) } : {}),
+      ...(persistent
+        ? { persistent: new PersistentGrants(new HypervisorGrantMap(hc, this.h.mm.buffer), DomId(v.domid), Number.isInteger(limit) && limit >= 0 ? limit : DEFAULT_PERSISTENT_GRANTS) }
+        : {}),
       notify: send,
       // Overlap the grant-copy round trips of consecutive requests (bench pv-blk).
       inFlight: 8,
@@ -154,7 +160,7 @@ export class BlkbackManager {
     const unbind = this.h.events.on(bound.local_port, () =>
       void dev.kick().then(() => {
         // The device's own log is rate-limited; a stopped ring is always worth one line here.
-        if (dev.stopped && !reported) {
+        if (dev.stopped && dev.stopped !== 'closed' && !reported) {
           reported = true;
           this.h.log(`blkback d${v.domid}/${v.devid}: ring stopped (${dev.stopped}); the frontend must reconnect`);
         }
@@ -165,10 +171,13 @@ export class BlkbackManager {
 
   private async disconnectRing(v: Vbd): Promise<void> {
     const r = v.ring;
+    const dev = v.device;
     v.ring = undefined;
     v.device = undefined;
     if (!r) return;
     r.unbind();
+    // Requests under way finish first; then the persistent mappings go, before the ring page.
+    await dev?.close().catch((e) => this.h.log(`blkback d${v.domid}/${v.devid}: releasing grants: ${(e as Error).message}`));
     await this.h.hc.call('event_channel_op', 'close', { port: r.port }).catch(() => {});
     await this.h.hc.call('grant_table_op', 'unmap_grant_ref', [{ handle: r.handle }]).catch(() => {});
     v.grants?.release();

@@ -19,11 +19,12 @@ function run(inputs: BackendInput[], m: BackendMachine = createBackendMachine(FE
 describe('blkback xenstore keys', () => {
   it('features before InitWait, size and kind before Connected', () => {
     expect(FEATURES).toEqual({
-      'feature-flush-cache': '1', 'feature-barrier': '0', 'feature-persistent': '0', 'feature-discard': '1',
+      'feature-flush-cache': '1', 'feature-barrier': '0', 'feature-persistent': '1', 'feature-discard': '1',
       'max-ring-page-order': '0', 'multi-queue-max-queues': '1',
       'discard-granularity': '512', 'discard-alignment': '0', 'discard-secure': '0',
     });
     expect(featureKeys({ flush: false, discard: false })).not.toHaveProperty('discard-granularity');
+    expect(featureKeys({ persistent: false })['feature-persistent']).toBe('0');
     expect(FEATURES).not.toHaveProperty('feature-max-indirect-segments');
     expect(CONNECT).toEqual({ sectors: '131072', 'sector-size': '512', 'physical-sector-size': '512', info: '0' });
     expect(connectKeys({ sizeBytes: 1024, readOnly: true, cdrom: true, removable: true }).info).toBe('7');
@@ -31,12 +32,26 @@ describe('blkback xenstore keys', () => {
 });
 
 describe('backend xenbus state machine', () => {
+  it('persistent grants only when this backend offered them and the frontend wrote exactly 1', () => {
+    const connectWith = (offer: boolean, fe: string | undefined) => {
+      const m = createBackendMachine(featureKeys({ persistent: offer }), CONNECT);
+      const r = run([{ kind: 'probe' }, { kind: 'frontend-changed', state: S.Initialised, nodes: { ...NODES, 'feature-persistent': fe } }], m);
+      const c = r.actions.find((a) => a.kind === 'connect');
+      return c?.kind === 'connect' ? c.ring.persistent : undefined;
+    };
+    expect(connectWith(true, '1')).toBe(true);
+    expect(connectWith(true, '0')).toBe(false);
+    expect(connectWith(true, undefined)).toBe(false);
+    expect(connectWith(true, 'yes')).toBe(false);
+    expect(connectWith(false, '1')).toBe(false);
+  });
+
   it('walks the normal handshake: InitWait, connect, Connected', () => {
     let r = run([{ kind: 'probe' }]);
     expect(r.actions.filter((a) => a.kind === 'write').map((a) => a.kind === 'write' && a.key)).toEqual(Object.keys(FEATURES));
     expect(r.actions.at(-1)).toEqual({ kind: 'set-state', state: S.InitWait });
     r = run([{ kind: 'frontend-changed', state: S.Initialised, nodes: NODES }], r.m);
-    expect(r.actions).toEqual([{ kind: 'connect', ring: { ringRef: 8, eventChannel: 5, protocol: 'x86_64-abi' } }]);
+    expect(r.actions).toEqual([{ kind: 'connect', ring: { ringRef: 8, eventChannel: 5, protocol: 'x86_64-abi', persistent: false } }]);
     expect(r.m.state).toBe(S.InitWait);
     r = run([{ kind: 'ring-connected' }], r.m);
     expect(r.actions).toEqual([
@@ -95,7 +110,7 @@ describe('backend xenbus state machine', () => {
   });
 
   it('defaults the protocol to native; a failed mapping closes; stray results are ignored', () => {
-    expect(parseFrontendRing({ 'ring-ref': '8', 'event-channel': '5' })).toEqual({ ringRef: 8, eventChannel: 5, protocol: 'x86_64-abi' });
+    expect(parseFrontendRing({ 'ring-ref': '8', 'event-channel': '5' })).toEqual({ ringRef: 8, eventChannel: 5, protocol: 'x86_64-abi', persistent: false });
     const r = run([{ kind: 'probe' }, { kind: 'frontend-changed', state: S.Initialised, nodes: NODES }, { kind: 'ring-connect-failed', reason: 'GNTST_bad_gntref' }]);
     expect(r.actions.slice(-2)).toEqual([{ kind: 'error', message: 'mapping the ring failed: GNTST_bad_gntref' }, { kind: 'set-state', state: S.Closing }]);
     expect(run([{ kind: 'ring-connected' }]).actions).toEqual([]);

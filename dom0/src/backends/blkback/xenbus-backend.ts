@@ -13,6 +13,8 @@ export interface FrontendRing {
   readonly ringRef: number;
   readonly eventChannel: number;
   readonly protocol: string;
+  /** Both ends wrote `feature-persistent=1`: serve with persistent grants. */
+  readonly persistent: boolean;
 }
 
 export interface BackendMachine {
@@ -34,6 +36,7 @@ export interface FrontendNodes {
   readonly 'ring-ref'?: string | undefined;
   readonly 'event-channel'?: string | undefined;
   readonly protocol?: string | undefined;
+  readonly 'feature-persistent'?: string | undefined;
 }
 
 export type BackendInput =
@@ -69,8 +72,11 @@ export function createBackendMachine(featureKeys: Record<string, string>, connec
   };
 }
 
-/** Reads the frontend's ring details, or says what is wrong with them. */
-export function parseFrontendRing(nodes: FrontendNodes | undefined): FrontendRing | string {
+/**
+ * Reads the frontend's ring details, or says what is wrong with them. `offered`: this backend
+ * wrote `feature-persistent=1`; persistent grants are used only if the frontend wrote exactly `1`.
+ */
+export function parseFrontendRing(nodes: FrontendNodes | undefined, offered = false): FrontendRing | string {
   const u32 = (name: keyof FrontendNodes): number | string => {
     const v = nodes?.[name];
     if (v === undefined) return `frontend did not write ${name}`;
@@ -84,7 +90,7 @@ export function parseFrontendRing(nodes: FrontendNodes | undefined): FrontendRin
   if (eventChannel === 0) return 'frontend\'s event-channel is 0 (port 0 is never valid)';
   const protocol = nodes?.protocol ?? NATIVE_PROTOCOL;
   if (protocol !== NATIVE_PROTOCOL) return `frontend's protocol '${protocol}' is not supported (only ${NATIVE_PROTOCOL})`;
-  return { ringRef, eventChannel, protocol };
+  return { ringRef, eventChannel, protocol, persistent: offered && nodes?.['feature-persistent'] === '1' };
 }
 
 export function backendStep(m: BackendMachine, input: BackendInput): { machine: BackendMachine; actions: BackendAction[] } {
@@ -161,7 +167,7 @@ export function backendStep(m: BackendMachine, input: BackendInput): { machine: 
             if (next.state === XenbusState.Initialising) actions.push({ kind: 'error', message: `frontend is ${xenbusStateName(fe)} before the backend was probed` });
             break;
           }
-          const ring = parseFrontendRing(input.nodes);
+          const ring = parseFrontendRing(input.nodes, next.featureKeys['feature-persistent'] === '1');
           if (typeof ring === 'string') {
             actions.push({ kind: 'error', message: ring });
             set(XenbusState.Closing);

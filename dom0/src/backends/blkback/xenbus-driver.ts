@@ -87,7 +87,12 @@ export class BackendXenbusDriver {
     if (state === this.seenFrontend) return;
     this.seenFrontend = state;
     const read = (k: string) => this.o.store.tryRead(`${this.o.frontendPath}/${k}`);
-    const nodes = { 'ring-ref': await read('ring-ref'), 'event-channel': await read('event-channel'), protocol: await read('protocol') };
+    const nodes = {
+      'ring-ref': await read('ring-ref'),
+      'event-channel': await read('event-channel'),
+      protocol: await read('protocol'),
+      'feature-persistent': await read('feature-persistent'),
+    };
     await this.step({ kind: 'frontend-changed', state, nodes });
   }
 

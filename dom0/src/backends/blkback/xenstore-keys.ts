@@ -19,15 +19,18 @@ export interface BlkImageInfo {
 export interface BlkFeatures {
   readonly flush: boolean;
   readonly discard: boolean;
+  /** `feature-persistent`: the backend keeps grant mappings of the frontend's data pages (persistent-grants.ts). */
+  readonly persistent: boolean;
 }
 
-export const DEFAULT_FEATURES: BlkFeatures = { flush: true, discard: true };
+export const DEFAULT_FEATURES: BlkFeatures = { flush: true, discard: true, persistent: true };
 
-export function featureKeys(f: BlkFeatures = DEFAULT_FEATURES): Record<string, string> {
+export function featureKeys(features: Partial<BlkFeatures> = {}): Record<string, string> {
+  const f = { ...DEFAULT_FEATURES, ...features };
   const keys: Record<string, string> = {
     'feature-flush-cache': f.flush ? '1' : '0',
     'feature-barrier': '0',
-    'feature-persistent': '0',
+    'feature-persistent': f.persistent ? '1' : '0',
     'feature-discard': f.discard ? '1' : '0',
     'max-ring-page-order': '0',
     'multi-queue-max-queues': '1',

@@ -12,7 +12,8 @@ import { MemoryBackend } from './memory-backend.ts';
 export const DOM0 = DomId(0);
 export const RING_GFN = 0x9f;
 
-export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}) {
+/** `poolFrames`: with `info.persistent`, blkfront's persistent pool is guest frames 0x60.. (that many). */
+export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}, poolFrames = 16) {
   const ram = new Uint8Array(0x100000);
   const pages = Array.from({ length: 256 }, (_, g) => ram.subarray(g * 4096, (g + 1) * 4096));
   const frame = new GrantFrame(new ArrayBuffer(4096), 0);
@@ -28,6 +29,10 @@ export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}) {
     notify: () => queueMicrotask(() => backend.kick()),
     info: { sectors, sectorSize: 512, readOnly: false, cdrom: false, removable: false, flush: true, discard: true, ...info },
     handle: 51712,
+    persistent: {
+      frames: Array.from({ length: poolFrames }, (_, i) => ({ gfn: Gfn(0x60 + i), bytes: pages[0x60 + i]! })),
+      page: (g) => pages[g],
+    },
   });
   for (let i = 0; i < backend.disk.length; i++) backend.disk[i] = (i * 7 + (i >> 9)) & 0xff;
   return { ram, pages, mem: { pages }, frame, grants, ring, front, backend, bounce: Array.from({ length: 11 }, (_, i) => ({ gfn: Gfn(0x90 + i), bytes: pages[0x90 + i]! })) };

@@ -1,0 +1,210 @@
+import { readFileSync } from 'node:fs';
+import { BackRing, BLKIF_ENTRY_BYTES, BLKIF_OP, BLKIF_RSP } from '@xenlab/ring-buffers';
+import { DomId, Gfn, GTF, GrantRef } from '@xenlab/xen-public';
+import { describe, expect, it } from 'vitest';
+import { BlkbackDevice, DiskImage, PersistentGrants } from './index.ts';
+import type { GrantMapInterface, GrantMapOp } from './grant-copy.ts';
+import { InMemoryGrantCopy, InMemoryGrantMap } from './testing/in-memory-grant-table.ts';
+import { DOM0, FakeGuest, GUEST, patternedImage, RawFront } from './testing/raw-front.ts';
+
+const SECTORS = 256;
+
+/** Counts map calls and the grefs asked for, around the in-memory double. */
+class CountingMap implements GrantMapInterface {
+  calls: GrantMapOp[][] = [];
+  constructor(readonly inner: InMemoryGrantMap) {}
+  map(ops: readonly GrantMapOp[]) {
+    this.calls.push([...ops]);
+    return this.inner.map(ops);
+  }
+  unmap(handles: readonly number[]) {
+    return this.inner.unmap(handles);
+  }
+}
+
+function setup(opts: { limit?: number; persistent?: boolean } = {}) {
+  const img = patternedImage(SECTORS);
+  const disk = DiskImage.open(img.path);
+  const guest = new FakeGuest(32);
+  const domains = new Map([[GUEST, guest]]);
+  const grants = new InMemoryGrantCopy(DOM0, domains);
+  const inner = new InMemoryGrantMap(DOM0, domains);
+  const gm = new CountingMap(inner);
+  const persistent = opts.persistent === false ? undefined : new PersistentGrants(gm, GUEST, opts.limit ?? 256);
+  const page = new ArrayBuffer(4096);
+  const front = new RawFront(page);
+  const logs: string[] = [];
+  const dev = new BlkbackDevice({
+    ring: BackRing.attach(page, 0, 4096, BLKIF_ENTRY_BYTES),
+    frontendDomid: GUEST,
+    disk,
+    grants,
+    persistent,
+    notify: () => {},
+    inFlight: 8,
+    log: (l) => logs.push(l),
+    logLimit: 100,
+  });
+  const image = () => new Uint8Array(readFileSync(img.path));
+  const sector = (s: number, n = 1) => img.bytes.subarray(s * 512, (s + n) * 512);
+  const read = async (id: bigint, sectorNo: number, gref: number) => {
+    front.put({ operation: BLKIF_OP.READ, id, sector: sectorNo, segs: [{ gref, firstSect: 0, lastSect: 7 }] });
+    front.push();
+    await dev.kick();
+    return front.responses();
+  };
+  return { img, guest, grants, inner, gm, persistent: persistent!, front, dev, logs, image, sector, read };
+}
+
+describe('blkback persistent grants', () => {
+  it('maps a gref once and serves later requests through the mapping, with no copy or map per request', async () => {
+    const t = setup();
+    const g = t.guest.grant(3);
+    for (let i = 0; i < 5; i++) {
+      expect(await t.read(BigInt(i), i * 8, g)).toEqual([{ id: BigInt(i), operation: BLKIF_OP.READ, status: BLKIF_RSP.OKAY }]);
+      expect(t.guest.page(3)).toEqual(t.sector(i * 8, 8));
+    }
+    expect(t.gm.calls.length).toBe(1);
+    expect(t.grants.log).toEqual([]);
+    expect(t.persistent.counters).toMatchObject({ mapped: 1, mapCalls: 1, hits: 5, mapFailures: 0 });
+    // The same page carries a WRITE (the mapping is writable).
+    t.guest.page(3)!.fill(0xab);
+    t.front.put({ operation: BLKIF_OP.WRITE, id: 9n, sector: 100, segs: [{ gref: g, firstSect: 2, lastSect: 3 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses()[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.image().subarray(100 * 512, 102 * 512).every((b) => b === 0xab)).toBe(true);
+    expect(t.gm.calls.length).toBe(1);
+  });
+
+  it('two requests in one pass naming the same new gref map it once', async () => {
+    const t = setup();
+    const g = t.guest.grant(4);
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
+    t.front.put({ operation: BLKIF_OP.READ, id: 2n, sector: 1, segs: [{ gref: g, firstSect: 1, lastSect: 1 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses().map((r) => r.status)).toEqual([0, 0]);
+    expect(t.gm.calls.flat().length).toBe(1);
+    expect(t.guest.page(4)!.subarray(0, 1024)).toEqual(t.sector(0, 2));
+  });
+
+  it('a gref never granted, revoked, or out of range gets BLKIF_RSP_ERROR and is not remembered', async () => {
+    const t = setup();
+    const revoked = t.guest.grant(5);
+    expect(t.guest.frames[0]!.endAccess(revoked)).toBe(true);
+    expect((await t.read(1n, 0, 200))[0]!.status).toBe(BLKIF_RSP.ERROR);
+    expect((await t.read(2n, 0, revoked))[0]!.status).toBe(BLKIF_RSP.ERROR);
+    expect((await t.read(3n, 0, 0xfffffff0))[0]!.status).toBe(BLKIF_RSP.ERROR);
+    expect(t.persistent.size).toBe(0);
+    expect(t.persistent.counters.mapFailures).toBe(3);
+    expect(t.guest.page(5)!.every((b) => b === 0)).toBe(true);
+    // Granted later, the same gref works (a failure is not cached).
+    t.guest.frames[0]!.grant(revoked, DOM0, Gfn(5), false);
+    expect((await t.read(4n, 8, revoked))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.guest.page(5)).toEqual(t.sector(8, 8));
+  });
+
+  it('a page granted read-only or to another domain is never mapped writable; a WRITE from a read-only grant still works by copy', async () => {
+    const t = setup();
+    const ro = t.guest.grant(6, true);
+    const other = t.guest.grant(7, false, DomId(9));
+    expect((await t.read(1n, 0, ro))[0]!.status).toBe(BLKIF_RSP.ERROR);
+    expect((await t.read(2n, 0, other))[0]!.status).toBe(BLKIF_RSP.ERROR);
+    expect(t.guest.page(6)!.every((b) => b === 0) && t.guest.page(7)!.every((b) => b === 0)).toBe(true);
+    t.guest.page(6)!.fill(0x5c);
+    t.front.put({ operation: BLKIF_OP.WRITE, id: 3n, sector: 40, segs: [{ gref: ro, firstSect: 0, lastSect: 0 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses()[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.image().subarray(40 * 512, 41 * 512).every((b) => b === 0x5c)).toBe(true);
+    expect(t.persistent.size).toBe(0);
+  });
+
+  it('keeps at most `limit` mappings and serves the rest by the per-request path', async () => {
+    const t = setup({ limit: 2 });
+    const grefs = [10, 11, 12, 13].map((gfn) => t.guest.grant(gfn));
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 16, segs: grefs.map((gref) => ({ gref, firstSect: 0, lastSect: 7 })) });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses()[0]!.status).toBe(BLKIF_RSP.OKAY);
+    for (let i = 0; i < 4; i++) expect(t.guest.page(10 + i)).toEqual(t.sector(16 + i * 8, 8));
+    expect(t.persistent.size).toBe(2);
+    expect(t.inner.active).toBe(2);
+    expect(t.grants.log.length).toBe(2);
+    // Again: the two mapped are hits, the two others are copied again, no new map.
+    expect((await t.read(2n, 0, grefs[3]!))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.persistent.counters.overLimit).toBeGreaterThanOrEqual(3);
+    expect(t.inner.active).toBe(2);
+    expect(t.gm.calls.length).toBe(1);
+  });
+
+  it('close() waits for the requests under way, then unmaps everything: the frontend can end its grants', async () => {
+    const t = setup();
+    const grefs = [14, 15, 16].map((gfn) => t.guest.grant(gfn));
+    for (const [i, g] of grefs.entries()) await t.read(BigInt(i), i, g);
+    expect(t.inner.active).toBe(3);
+    // While mapped, the frontend cannot revoke (the hypervisor holds the entry).
+    expect(t.guest.frames[0]!.endAccess(grefs[0]!)).toBe(false);
+    t.front.put({ operation: BLKIF_OP.READ, id: 7n, sector: 0, segs: [{ gref: grefs[1]!, firstSect: 0, lastSect: 7 }] });
+    t.front.push();
+    const serving = t.dev.kick();
+    const calls = t.gm.calls.length;
+    await t.dev.close();
+    await serving;
+    expect(t.inner.active).toBe(0);
+    expect(t.persistent.counters).toMatchObject({ mapped: 0, released: 3, unmapFailures: 0 });
+    for (const g of grefs) {
+      expect(t.guest.frames[0]!.flags(g) & (GTF.reading | GTF.writing)).toBe(0);
+      expect(t.guest.frames[0]!.endAccess(g)).toBe(true);
+    }
+    // A closed device serves nothing and maps nothing more.
+    t.front.put({ operation: BLKIF_OP.READ, id: 8n, sector: 0, segs: [{ gref: 200, firstSect: 0, lastSect: 0 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.gm.calls.length).toBe(calls);
+    expect(t.inner.active).toBe(0);
+  });
+
+  it('a map still on its way when the table is released is given straight back', async () => {
+    const guest = new FakeGuest(4);
+    const inner = new InMemoryGrantMap(DOM0, new Map([[GUEST, guest]]));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const slow: GrantMapInterface = { map: async (ops) => (await gate, inner.map(ops)), unmap: (h) => inner.unmap(h) };
+    const pg = new PersistentGrants(slow, GUEST, 8);
+    const acquiring = pg.acquire([guest.grant(1)]);
+    const releasing = pg.release();
+    release();
+    await acquiring;
+    await releasing;
+    expect(inner.active).toBe(0);
+    expect(pg.size).toBe(0);
+  });
+
+  it('a hostile frontend rewriting a mapped grant entry cannot redirect blkback: the validated frame stays the one used', async () => {
+    const t = setup();
+    const g = t.guest.grant(20);
+    await t.read(1n, 0, g);
+    // Point the entry at another frame and drop the permission, behind the hypervisor's back.
+    t.guest.frames[0]!.grant(g, DOM0, Gfn(21), false);
+    expect((await t.read(2n, 64, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.guest.page(20)).toEqual(t.sector(64, 8));
+    expect(t.guest.page(21)!.every((b) => b === 0)).toBe(true);
+    // Garbage segments next to a mapped one: bounds still checked before anything is touched.
+    t.front.put({ operation: BLKIF_OP.READ, id: 3n, sector: SECTORS - 1, segs: [{ gref: g, firstSect: 0, lastSect: 7 }] });
+    t.front.put({ operation: BLKIF_OP.READ, id: 4n, sector: 0, segs: [{ gref: g, firstSect: 7, lastSect: 9 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses().map((r) => r.status)).toEqual([BLKIF_RSP.ERROR, BLKIF_RSP.ERROR]);
+    expect(t.guest.page(20)).toEqual(t.sector(64, 8));
+  });
+
+  it('without persistent grants nothing is mapped (the per-request path as before)', async () => {
+    const t = setup({ persistent: false });
+    const g = GrantRef(t.guest.grant(3));
+    expect((await t.read(1n, 0, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.gm.calls.length).toBe(0);
+    expect(t.grants.log.length).toBe(1);
+  });
+});
