@@ -92,6 +92,10 @@ async function main(): Promise<void> {
 
   // Device models answer ioreqs through shared memory and a doorbell: watch it for parked vCPUs.
   hv.ioreq.watchAnswers = true;
+  // How long a pCPU spins, then sleeps, on an ioreq slot before handing the vCPU back blocked.
+  const us = (name: string): number | undefined => (/^\d+$/.test(process.env[name] ?? '') ? Number(process.env[name]) : undefined);
+  hv.ioreq.spinUs = us('XENLAB_IOREQ_SPIN_US') ?? hv.ioreq.spinUs;
+  hv.ioreq.sleepUs = us('XENLAB_IOREQ_SLEEP_US') ?? hv.ioreq.sleepUs;
   const x86 = args.pcpuThreads ? new WorkerX86Runner(hv, L.machineMemory, args.pcpus) : new X86Runner(hv);
   const server = new HypercallServer(hv, { socketPath: L.hypervisorSocket, machineMemoryPath: L.machineMemory, credit, x86 });
   writeFileSync(L.dom0Token, server.issueToken(0) + '\n', { mode: 0o600 });
