@@ -199,6 +199,10 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     await xl('create', join(guests, 'hello.cfg'), 'name="crash2"', `kernel="${reader}"`, `disk=['${img},raw,xvda,rw']`);
     const d = await until('crash2 listed', 10_000, () => domidOf('crash2'));
     await until('crash2 reading', 10_000, async () => (await xl('list', 'crash2')).match(/^crash2 +\d+ +\d+ +\d+ +\S+ +(\d+\.\d)$/m)?.[1] !== '0.0');
+    // Persistent grants were negotiated, so blkback holds mappings of the guest's pool pages when
+    // the shim dies: teardown must release them (a leftover mapping would leave a zombie).
+    expect(await tool('xenstore-read', `/local/domain/${d}/device/vbd/51712/feature-persistent`)).toBe('1\n');
+    expect(await tool('xenstore-read', `/local/domain/0/backend/vbd/${d}/51712/feature-persistent`)).toBe('1\n');
     const pid = await shimPid(d);
     process.kill(pid, 'SIGKILL');
     await expectNoTrace(d, pid);
