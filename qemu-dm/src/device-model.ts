@@ -39,6 +39,13 @@ import { PcPlatform } from './devices/pc-platform.ts';
 import { GuestMemory } from './guest-memory.ts';
 import { serveIoreqSlot, type IoreqCounters } from './ioreq.ts';
 
+/**
+ * How long qemu-dm spins for the next ioreq before its futex sleep: longer than a pCPU thread's
+ * wake-up on a loaded two-core machine (~40-100 µs), so one late wake-up on either side does not
+ * leave both sides sleeping in turn for every request (docs/ioreq-cycle.md, measured).
+ */
+export const DM_SPIN_US = 200;
+
 /** CMOS 70h bit 1 (README "CMOS map"): PIO with READ/WRITE MULTIPLE. */
 const BIOS_FLAG_PIO_MULTIPLE = 0x02;
 
@@ -322,7 +329,7 @@ export class DeviceModel {
     const bell = (this.bell = new Doorbell(this.mm.buffer, this.hc.info.doorbell_addr));
     const si = new SharedInfoPage(this.mm.buffer, this.hc.info.shared_info_frame * 4096);
     const mine = [...this.slots.keys()];
-    const spinUs = this.o.spinUs ?? Doorbell.defaultSpinUs;
+    const spinUs = this.o.spinUs ?? DM_SPIN_US;
     let lastCheck = Date.now();
     try {
       while (!this.stopped) {

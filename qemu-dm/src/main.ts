@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const log = (m: string) => process.stderr.write(`${new Date().toISOString()} qemu-dm: ${m}\n`);
   let dm: DeviceModel;
   try {
-    // XENLAB_QEMU_DM_SPIN_US: how long to spin for the next ioreq before sleeping (default: the doorbell's, about one futex wake-up).
+    // XENLAB_QEMU_DM_SPIN_US: how long to spin for the next ioreq before sleeping (default DM_SPIN_US, 200).
     const spin = process.env.XENLAB_QEMU_DM_SPIN_US;
     dm = await DeviceModel.start({ ...opts, log, ...(spin !== undefined && /^\d+$/.test(spin) ? { spinUs: Number(spin) } : {}) });
   } catch (e) {

@@ -38,7 +38,7 @@ interface Server {
 const F = ioreq.fields;
 
 /** Worker wait for an answer before the vCPU goes back blocked (docs/ioreq-cycle.md: measured). */
-export const IOREQ_SPIN_US = 30;
+export const IOREQ_SPIN_US = 50;
 export const IOREQ_SLEEP_US = 300;
 
 export class IoreqServers {
