@@ -111,6 +111,17 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const c0 = { ...f.counters };
     let errors = 0;
+    // The I/Os that completions start in one turn are published together (one req_prod update,
+    // at most one kick), as a kernel's block layer plugs and unplugs a batch.
+    let pushing = false;
+    const pushSoon = (): void => {
+      if (pushing) return;
+      pushing = true;
+      queueMicrotask(() => {
+        pushing = false;
+        f.push();
+      });
+    };
     const doIo = async (slot: number, io: number): Promise<void> => {
       const lba = io * ioSectors;
       const parts: Promise<number>[] = [];
@@ -119,7 +130,7 @@ async function main(): Promise<void> {
         for (let i = p; i < Math.min(pagesPerIo, p + SEGS); i++) segs.push({ gfn: Gfn(slotGfn(slot) + i), firstSect: 0, lastSect: 7 });
         parts.push(f.queueRw(wl.op, lba + p * 8, segs));
       }
-      f.push();
+      pushSoon();
       for (const s of await Promise.all(parts)) if (s !== 0) errors++;
     };
     const worker = async (slot: number): Promise<void> => {

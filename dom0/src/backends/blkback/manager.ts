@@ -20,6 +20,14 @@ import { BackendXenbusDriver } from './xenbus-driver.ts';
 import { connectKeys, featureKeys } from './xenstore-keys.ts';
 
 const PAGE = 4096;
+/** Default bounded poll of a busy ring before blkback sleeps (see BlkbackOptions.pollUs; docs/pv-disk-request.md). */
+const DEFAULT_POLL_US = 200;
+/** ... but only after passes of at most this many requests (BlkbackOptions.pollMaxBatch). */
+const DEFAULT_POLL_MAX_BATCH = 4;
+const pollUs = (): number => {
+  const v = Number(process.env.XENLAB_BLKBACK_POLL_US ?? DEFAULT_POLL_US);
+  return Number.isFinite(v) && v >= 0 ? Math.min(v, 10_000) : DEFAULT_POLL_US;
+};
 const ROOT = '/local/domain/0/backend/vbd';
 
 interface Vbd {
@@ -153,6 +161,9 @@ export class BlkbackManager {
       notify: send,
       // Overlap the grant-copy round trips of consecutive requests (bench pv-blk).
       inFlight: 8,
+      // A busy ring is polled this long before blkback sleeps (XENLAB_BLKBACK_POLL_US; 0: never).
+      pollUs: pollUs(),
+      pollMaxBatch: Number(process.env.XENLAB_BLKBACK_POLL_BATCH ?? DEFAULT_POLL_MAX_BATCH) || DEFAULT_POLL_MAX_BATCH,
       log: (l) => this.h.log(`blkback d${v.domid}/${v.devid}: ${l}`),
     });
     const dev = v.device;

@@ -22,7 +22,7 @@ class CountingMap implements GrantMapInterface {
   }
 }
 
-function setup(opts: { limit?: number; persistent?: boolean } = {}) {
+function setup(opts: { limit?: number; persistent?: boolean; pollUs?: number } = {}) {
   const img = patternedImage(SECTORS);
   const disk = DiskImage.open(img.path);
   const guest = new FakeGuest(32);
@@ -42,6 +42,7 @@ function setup(opts: { limit?: number; persistent?: boolean } = {}) {
     persistent,
     notify: () => {},
     inFlight: 8,
+    pollUs: opts.pollUs,
     log: (l) => logs.push(l),
     logLimit: 100,
   });
@@ -206,5 +207,43 @@ describe('blkback persistent grants', () => {
     expect((await t.read(1n, 0, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
     expect(t.gm.calls.length).toBe(0);
     expect(t.grants.log.length).toBe(1);
+  });
+});
+
+describe('blkback polling a busy ring', () => {
+  it('requests pushed while it polls are served without a kick; then it re-arms and goes idle', async () => {
+    const t = setup({ pollUs: 1_000_000 });
+    const g = t.guest.grant(3);
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
+    expect(t.front.push()).toBe(true);
+    const serving = t.dev.kick();
+    // The first request is answered; the device is now polling, req_event not re-armed.
+    const answered = async () => {
+      for (let i = 0; i < 1000; i++) {
+        const r = t.front.responses();
+        if (r.length > 0) return r;
+        await new Promise((res) => setImmediate(res));
+      }
+      return [];
+    };
+    expect((await answered()).map((r) => r.id)).toEqual([1n]);
+    t.front.put({ operation: BLKIF_OP.READ, id: 2n, sector: 8, segs: [{ gref: g, firstSect: 0, lastSect: 7 }] });
+    // No kick needed: the backend did not ask.
+    expect(t.front.push()).toBe(false);
+    expect((await answered()).map((r) => [r.id, r.status])).toEqual([[2n, BLKIF_RSP.OKAY]]);
+    expect(t.dev.counters.pollHits).toBe(1);
+    // Closing ends the poll at once (no 1 s wait) and nothing is served afterwards.
+    await t.dev.close();
+    await serving;
+    expect(t.dev.counters.requests).toBe(2);
+  });
+
+  it('a short poll runs out, re-arms req_event and goes idle: the next push kicks', async () => {
+    const t = setup({ pollUs: 50 });
+    const g = t.guest.grant(3);
+    expect((await t.read(1n, 0, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.dev.counters).toMatchObject({ pollMisses: 1, idles: 1 });
+    t.front.put({ operation: BLKIF_OP.READ, id: 2n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
+    expect(t.front.push()).toBe(true);
   });
 });
