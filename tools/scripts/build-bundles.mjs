@@ -27,8 +27,9 @@ try {
 const importMetaUrl = {
   name: 'xenlab-import-meta-url',
   setup(b) {
-    // npm packages stay external: they load from node_modules at run time.
-    b.onResolve({ filter: /^[^./]/ }, (a) => (a.path.startsWith('@xenlab/') || a.kind === 'entry-point' ? undefined : { path: a.path, external: true }));
+    // npm packages stay external (they load from node_modules at run time), except msgpackr:
+    // inlined, it costs no module resolution at start (see `define` below).
+    b.onResolve({ filter: /^[^./]/ }, (a) => (a.path.startsWith('@xenlab/') || a.path === 'msgpackr' || a.kind === 'entry-point' ? undefined : { path: a.path, external: true }));
     b.onLoad({ filter: /\.(ts|mjs)$/ }, (a) => {
       if (a.path.includes(`${sep}node_modules${sep}`)) return undefined;
       const src = readFileSync(a.path, 'utf8');
@@ -56,6 +57,10 @@ const r = await esbuild.build({
   metafile: true,
   logLevel: 'warning',
   plugins: [importMetaUrl],
+  // msgpackr would otherwise load its optional native string extractor (msgpackr-extract,
+  // found by scanning for prebuilt binaries), ~10 ms of every process start; our frames are
+  // small control messages (bulk data goes through rings), which its JavaScript decodes as fast.
+  define: { 'process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED': '"true"' },
 });
 const entries = {};
 for (const [out, o] of Object.entries(r.metafile.outputs)) {
