@@ -87,7 +87,10 @@ afterAll(async () => {
 }, 60_000);
 
 describe('blkback in a running dom0 against a hostile frontend', () => {
-  it('answers garbage with errors, stops a ring with impossible indices, and keeps serving others', async () => {
+  it.each([
+    ['per-request grants', false],
+    ['persistent grants', true],
+  ])('answers garbage with errors, stops a ring with impossible indices, and keeps serving others (%s)', async (_, persistent) => {
     const img = join(dir, 'victim.img');
     const content = new Uint8Array(64 * 512).map((_, i) => (i * 13 + 1) & 0xff);
     writeFileSync(img, content);
@@ -116,7 +119,10 @@ describe('blkback in a running dom0 against a hostile frontend', () => {
       });
       for (const [k, v] of Object.entries({ backend: be, 'backend-id': '0', state: '1', 'virtual-device': '51712' })) await xs.write(`${fe}/${k}`, v);
       await until('backend InitWait', 10_000, async () => (await xs.tryRead(`${be}/state`)) === '2');
-      for (const [k, v] of Object.entries({ 'ring-ref': '8', 'event-channel': String(port), protocol: 'x86_64-abi', state: '3' })) await xs.write(`${fe}/${k}`, v);
+      expect(await xs.tryRead(`${be}/feature-persistent`)).toBe('1');
+      for (const [k, v] of Object.entries({ 'ring-ref': '8', 'event-channel': String(port), protocol: 'x86_64-abi', 'feature-persistent': persistent ? '1' : '0', state: '3' })) {
+        await xs.write(`${fe}/${k}`, v);
+      }
       await until('backend Connected', 10_000, async () => (await xs.tryRead(`${be}/state`)) === '4');
       expect(await xs.tryRead(`${be}/sectors`)).toBe('64');
 
@@ -142,6 +148,22 @@ describe('blkback in a running dom0 against a hostile frontend', () => {
       expect(status.get(10n)).toBe(BLKIF_RSP.OKAY);
       const data = new Uint8Array(mm.buffer, mfns[2]! * 4096, 4096);
       expect(Buffer.compare(Buffer.from(data), Buffer.from(content.subarray(8 * 512, 16 * 512)))).toBe(0);
+
+      if (persistent) {
+        // blkback now holds gref 9 mapped: the guest cannot revoke it, and rewriting the entry to
+        // another frame behind the hypervisor's back does not redirect blkback: the next read
+        // still lands in the frame the hypervisor validated, never in GFN 3.
+        expect(gf.endAccess(9)).toBe(false);
+        gf.grant(9, DomId(0), Gfn(3), false);
+        front.put({ operation: BLKIF_OP.READ, id: 11n, sector: 16, segs: [{ gref: 9, firstSect: 0, lastSect: 7 }] });
+        front.push();
+        await guest.call('event_channel_op', 'send', { port });
+        const more: { id: bigint; status: number }[] = [];
+        await until('persistent read answered', 10_000, () => (more.push(...front.responses()), more.length >= 1));
+        expect(more).toMatchObject([{ id: 11n, status: BLKIF_RSP.OKAY }]);
+        expect(Buffer.compare(Buffer.from(data), Buffer.from(content.subarray(16 * 512, 24 * 512)))).toBe(0);
+        expect(new Uint8Array(mm.buffer, mfns[3]! * 4096, 4096).every((b) => b === 0)).toBe(true);
+      }
 
       // Impossible indices: req_prod a thousand ahead of what the backend consumed.
       const hdr = new Uint32Array(mm.buffer, mfns[1]! * 4096, 4);
