@@ -316,6 +316,8 @@ export class Hypervisor {
 
   /** SCHEDOP_block: sleep until an event, unless one is already due (local_events_need_delivery). */
   blockVcpu(v: Vcpu): void {
+    // An HVM vCPU halting with interrupts queued for it takes them on its next slice instead.
+    if (v.domain.isHvm && v.pendingIrqs.length) return;
     const si = this.sharedInfo(v.domain);
     if (si.upcallPending(v.id) && !si.upcallMask(v.id)) {
       // An event is already due: a PV vCPU's HLT returns at once (no spinning on a halted CPU).

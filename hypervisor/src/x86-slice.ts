@@ -35,6 +35,8 @@ export interface SliceIo {
    * the slice ends with the vCPU waiting for it; undefined: the slice ends with an `io` exit.
    */
   serveIo?(io: IoExit): FastIoResult | undefined;
+  /** Called between chunks and after each served exit: a pCPU worker takes interrupts its PIC now delivers. */
+  poll?(): void;
 }
 
 export interface SliceResult {
@@ -147,6 +149,7 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
           // Otherwise a vector of the domain's trap table: bounce to its kernel process.
           return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, instructions };
       }
+      io.poll?.();
       if (process.hrtime.bigint() >= end || preempt?.()) return { exit: 'preempted', instructions };
     }
   } catch (e) {

@@ -91,6 +91,24 @@ describe('PIC and PIT on the pCPU worker', () => {
     expect(hv.platform.stats.workerExits).toBeGreaterThanOrEqual(9 + 4); // the set-up plus an EOI per tick
   }, 30_000);
 
+  it('a vCPU spinning without exits takes each timer interrupt mid-slice (the worker polls its PIC between chunks)', async () => {
+    const { hv, x86, pcpus, guest, until } = host();
+    // As above, but `sti; jmp $` instead of HLT: no exit ever ends the slice.
+    const MAIN = [
+      0xc7, 0x06, 0x20, 0x00, 0x00, 0x11, 0xc7, 0x06, 0x22, 0x00, 0x00, 0x00,
+      0xb0, 0x11, 0xe6, 0x20, 0xb0, 0x08, 0xe6, 0x21, 0xb0, 0x04, 0xe6, 0x21, 0xb0, 0x01, 0xe6, 0x21, 0xb0, 0xfe, 0xe6, 0x21,
+      0xb0, 0x34, 0xe6, 0x43, 0xb0, 0xa9, 0xe6, 0x40, 0xb0, 0x04, 0xe6, 0x40,
+      0xfb, 0xeb, 0xfe,
+    ];
+    const HANDLER = [0x50, 0xb0, 0x54, 0xe6, 0xe9, 0xb0, 0x20, 0xe6, 0x20, 0x58, 0xcf];
+    guest(MAIN, HANDLER);
+    pcpus.start();
+    await until('100 ticks of the host timer', () => hv.platform.stats.ticks >= 100);
+    await until('the slice to report its console bytes', () => x86.stats.consoleBytes > 0);
+    // Taken only at slice ends, the ticks would coalesce to about one per 30 ms slice.
+    expect(x86.stats.consoleBytes).toBeGreaterThan(x86.stats.slices * 3);
+  }, 30_000);
+
   it('the shared state is the PIC itself: views on two "threads" see one chip, and the lock serialises them', () => {
     const { sab, state } = newPlatformState();
     const a = new Pic8259(state.pic);

@@ -76,6 +76,12 @@ export class SharedPlatform {
     withPlatformLock(this.state.lock, () => this.pic.pulse(irq));
   }
 
+  /** A hint without the lock: might the PIC deliver something now? (acknowledge() decides.) */
+  mayDeliver(): boolean {
+    const m = this.state.pic.master;
+    return (m.irr & ~m.imr) !== 0;
+  }
+
   get periodNs(): number {
     return withPlatformLock(this.state.lock, () => this.pit.periodNs);
   }
@@ -104,6 +110,12 @@ export class Platforms {
   private readonly platforms = new Map<Domain, Platform>();
   private nextId = 1;
   readonly stats = { ticks: 0, injected: 0, dropped: 0, workerExits: 0 };
+  /**
+   * vCPUs in a slice on a pCPU worker: their PIC output is left latched for the worker, which
+   * takes it between chunks (Xen's vCPU picking up a pending vPIC interrupt on its own pCPU);
+   * what is left is delivered when the slice ends (`changed`).
+   */
+  readonly onWorker = new Set<Vcpu>();
 
   constructor(private readonly hv: Hypervisor) {}
 
@@ -183,7 +195,7 @@ export class Platforms {
 
   private deliver(d: Domain, p: Platform): void {
     const v = d.vcpus[0];
-    if (!v) return;
+    if (!v || this.onWorker.has(v)) return;
     const room = MAX_QUEUED - v.pendingIrqs.length;
     if (room <= 0) {
       // Leave the request latched in the PIC; count it once as dropped if one is deliverable.

@@ -75,7 +75,17 @@ function serveIo(x: IoExit): FastIoResult | undefined {
   return undefined;
 }
 
+/** Between chunks: vCPU 0 takes what its domain's PIC delivers (ticks, device interrupts) at once. */
+function poll(): void {
+  if (!platform || !platformBinding?.deliver || !platform.mayDeliver()) return;
+  for (const vec of platform.acknowledge(MAX_QUEUED - cpu.pendingIrqCount)) {
+    cpu.raiseIrq(vec);
+    injected++;
+  }
+}
+
 const io = {
+  poll,
   consoleByte: (b: number) => consoleBytes.push(b),
   unclaimed: () => unclaimed++,
   forward: () => forwardIo,

@@ -131,16 +131,19 @@ export class WorkerX86Runner extends X86RunnerBase {
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
       this.onPcpu[pcpu % this.workers.length] = v;
+      if (pb) this.hv.platform.onWorker.add(v);
       w.postMessage(req);
     });
     this.onPcpu[pcpu % this.workers.length] = undefined;
+    this.hv.platform.onWorker.delete(v);
     this.states.set(v, reply.state);
     this.stats.slices++;
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
     this.hv.ioreq.addWorkerCounters(reply.ioreqCounters);
     this.hv.platform.addInjected(reply.injected);
-    if (reply.platformExits) this.hv.platform.changed(v.domain, reply.platformExits);
+    // Re-arm the tick if needed and deliver what the PIC held for the worker (it took the rest).
+    if (v.domain.isHvm) this.hv.platform.changed(v.domain, reply.platformExits);
     for (const b of reply.console) this.consoleByte(v.domain, b);
     return outcome(v, reply, () => reply.state);
   }
