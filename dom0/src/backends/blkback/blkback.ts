@@ -193,6 +193,12 @@ export class BlkbackDevice {
           this.counters.requests++;
           const p = this.prepare();
           if (p.kind === 'rw') {
+            // Every segment already persistently mapped: served here and now, no promise.
+            const now = this.o.persistent && p.request.kind === 'rw' ? this.servePersistentNow(p.request, this.o.persistent) : undefined;
+            if (now !== undefined) {
+              this.respond(p.id, p.operation, now);
+              continue;
+            }
             batch.push({ id: p.id, operation: p.operation, run: this.executeSafely(p.request, batch.length) });
             if (batch.length >= this.depth) await drain();
           } else {
@@ -303,6 +309,38 @@ export class BlkbackDevice {
         }
         return BLKIF_RSP.OKAY;
       }
+    }
+  }
+
+  /**
+   * READ/WRITE whose segments are all persistently mapped, synchronously (the common case once
+   * the frontend's pool is mapped); undefined if any segment is not, or a close is under way.
+   */
+  private servePersistentNow(r: Extract<BlkRequest, { kind: 'rw' }>, pg: PersistentGrants): number | undefined {
+    const segs = r.segments;
+    const buffers: Uint8Array[] = [];
+    for (let i = 0; i < segs.length; i++) {
+      const s = segs[i]!;
+      const page = pg.page(s.gref);
+      if (!page) return undefined;
+      buffers.push(page.subarray(s.firstSect * SECTOR, (s.lastSect + 1) * SECTOR));
+    }
+    pg.counters.hits += segs.length;
+    this.counters.segments += segs.length;
+    const bytes = r.nrSectors * SECTOR;
+    try {
+      if (r.op === 'write') {
+        this.o.disk.writev(buffers, r.sector);
+        this.counters.writes++;
+        this.counters.bytesWritten += bytes;
+      } else {
+        this.o.disk.readv(buffers, r.sector);
+        this.counters.reads++;
+        this.counters.bytesRead += bytes;
+      }
+      return BLKIF_RSP.OKAY;
+    } catch (e) {
+      return this.fail(BLKIF_RSP.ERROR, `${opName(r.operation)} id ${r.id}: I/O error: ${(e as Error).message ?? String(e)}`);
     }
   }
 
