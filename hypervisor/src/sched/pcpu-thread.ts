@@ -37,6 +37,7 @@ let injected = 0;
 function platformOf(b: PlatformBinding): SharedPlatform {
   let p = platforms.get(b.id);
   if (!p) {
+    if (platforms.size >= 256) platforms.clear(); // views of destroyed domains' state: drop them now and then
     const epoch = b.clockEpochMs;
     platforms.set(b.id, (p = SharedPlatform.attach(b.sab, () => Math.round((performance.timeOrigin + performance.now() - epoch) * 1e6))));
   }
