@@ -2372,6 +2372,14 @@ apm:
         mov dx, PM1A_CNT
         mov ax, 0x2000                  ; SLP_EN, SLP_TYP = 0 (S5)
         out dx, ax
+        ; The platform powers off a moment after the write (the device model asks the
+        ; hypervisor to shut the domain down): halt and let it, for up to ~2 s of timer ticks.
+        sti
+        mov cx, 36
+.wait_off:
+        hlt
+        loop .wait_off
+        cli
         ; still running: the platform ignored us
         mov byte [F_AH], 0x60           ; cannot enter the requested state
         stc
