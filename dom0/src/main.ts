@@ -6,17 +6,27 @@
  * toolstack service and the backends grow here.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { HypercallClient, defaultRunDir, hostLayout, processEntry } from '@xenlab/xen-public';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { DomainReaper, type ShutdownAction } from './toolstack/domain-reaper.ts';
 import { ToolstackService } from './toolstack/service.ts';
 
-async function waitForFile(path: string, ms: number, proc?: ChildProcess): Promise<void> {
+/**
+ * Connects to the xenstored we just started. Its socket file appears at bind(), a moment before
+ * listen(): a connect in between is refused, so retry (bounded) until it accepts — or it exits.
+ */
+async function connectXenstored(path: string, ms: number, proc: ChildProcess): Promise<XenstoreClient> {
   const end = Date.now() + ms;
-  while (!existsSync(path)) {
-    if (proc && proc.exitCode !== null) throw new Error(`process exited (code ${proc.exitCode}) before creating ${path}`);
-    if (Date.now() > end) throw new Error(`${path} did not appear within ${ms} ms`);
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      throw new Error(`xenstored exited (${proc.signalCode ?? `code ${proc.exitCode}`}) before accepting connections on ${path}`);
+    }
+    try {
+      return await XenstoreClient.connect(path);
+    } catch (e) {
+      if (Date.now() > end) throw new Error(`xenstored did not accept connections on ${path} within ${ms} ms: ${(e as Error).message}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -35,9 +45,7 @@ async function main(): Promise<void> {
   const xenstored = spawn(process.execPath, [...processEntry('xenstored'), '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
   closeSync(out);
   writeFileSync(`${L.xenstoredDir}/pid`, `${xenstored.pid}\n`);
-  await waitForFile(L.xenstoredSocket, 15_000, xenstored);
-
-  const xs = await XenstoreClient.connect(L.xenstoredSocket);
+  const xs = await connectXenstored(L.xenstoredSocket, 15_000, xenstored);
   await xs.write('/local/domain/0/name', 'Domain-0');
   await xs.write('/local/domain/0/domid', '0');
   const info = await hc.call('domctl', 'getdomaininfo', { domain: 0 });
