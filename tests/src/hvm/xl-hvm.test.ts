@@ -7,64 +7,28 @@
  * domain, no qemu-dm, no xenstore node, no event channel of its ioreq server in dom0). Every wait
  * is bounded; the host is always stopped.
  */
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOMID_SELF, EVTCHNSTAT, HypercallClient, hostLayout } from '@xenlab/xen-public';
+import type { HypercallClient } from '@xenlab/xen-public';
+import { expectNoDom0ChannelTo, pidAlive, repoRoot, startTestHost, until, type TestHost } from '../testing/xl-host.ts';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
-const bin = (n: string) => join(root, 'node_modules/.bin', n);
+const root = repoRoot;
+let host: TestHost;
 let dir: string;
-let env: NodeJS.ProcessEnv;
 let hc: HypercallClient;
-const tool = async (name: string, ...args: string[]) => (await run(process.execPath, [bin(name), ...args], { env, timeout: 60_000 })).stdout;
-const xl = (...args: string[]) => tool('xl', ...args);
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const domidOf = async (name: string): Promise<number | undefined> => {
-  const m = new RegExp(`^${name} +(\\d+) `, 'm').exec(await xl('list'));
-  return m ? Number(m[1]) : undefined;
-};
-const pidAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+const tool = (name: string, ...args: string[]) => host.tool(name, ...args);
+const xl = (...args: string[]) => host.xl(...args);
+const domidOf = (name: string) => host.domidOf(name);
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xenlab-hvm-xl-'));
-  env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
-  delete env.XENLAB_ON_CRASH;
-  await tool('xenlab', 'start', '--pcpus', '2', '--memory', '32', '--dom0-memory', '8');
-  const L = hostLayout(dir);
-  hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
+  host = await startTestHost('xenlab-hvm-xl-', ['--pcpus', '2', '--memory', '32', '--dom0-memory', '8']);
+  ({ dir, hc } = host);
 }, 60_000);
 
 afterAll(async () => {
-  hc?.close();
-  try {
-    await tool('xenlab', 'stop');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await host?.stop();
 }, 60_000);
 
 /** A 4 MiB disk with `image` at LBA 0 and a known pattern after it (as the PV suite's disks). */
@@ -96,10 +60,7 @@ async function expectNoTrace(domid: number, dmPid: number): Promise<void> {
   expect(await tool('xenstore-ls', '/local/domain')).not.toMatch(new RegExp(`^${domid} = `, 'm'));
   expect(await tool('xenstore-ls', '/local/domain/0')).not.toMatch(new RegExp(`^ *device-model = [^\\n]*\\n +${domid} = `, 'm'));
   expect(await tool('xenstore-read', `/local/domain/0/device-model/${domid}/state`).catch(() => 'absent')).toBe('absent');
-  for (let port = 1; port < 64; port++) {
-    const s = await hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).catch(() => undefined);
-    if (s && (s.status === EVTCHNSTAT.interdomain || s.status === EVTCHNSTAT.unbound)) expect(s.dom, `dom0 port ${port}`).not.toBe(domid);
-  }
+  await expectNoDom0ChannelTo(hc, domid);
   expect(existsSync(join(dir, 'qemu-dm', String(domid)))).toBe(false);
 }
 

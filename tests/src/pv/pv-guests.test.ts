@@ -6,51 +6,27 @@
  * not even a zombie) and no event channel behind. Every wait is bounded; the host and the
  * temporary directory are always torn down.
  */
-import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DOMID_SELF, EVTCHNSTAT, HypercallClient, SHUTDOWN, XEN_DOMINF, hostLayout, type DomainInfo } from '@xenlab/xen-public';
+import { HypercallClient, SHUTDOWN, XEN_DOMINF, type DomainInfo } from '@xenlab/xen-public';
+import { binPath, expectNoDom0ChannelTo, pidAlive, repoRoot, startTestHost, until, type TestHost } from '../testing/xl-host.ts';
 import { diskexPattern, diskexSum, parseDiskexOutput } from '../../../guests/src/pv-guest-harness.ts';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../../../', import.meta.url));
+const root = repoRoot;
 const guests = join(root, 'guests');
-const bin = (n: string) => join(root, 'node_modules/.bin', n);
+const bin = binPath;
+let host: TestHost;
 let dir: string;
 let env: NodeJS.ProcessEnv;
 let hc: HypercallClient;
 
-const tool = async (name: string, ...args: string[]) => (await run(process.execPath, [bin(name), ...args], { env, timeout: 60_000 })).stdout;
-const xl = (...args: string[]) => tool('xl', ...args);
-
-async function until<T>(what: string, ms: number, probe: () => Promise<T | undefined | false>): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const tool = (name: string, ...args: string[]) => host.tool(name, ...args);
+const xl = (...args: string[]) => host.xl(...args);
+const domidOf = (name: string) => host.domidOf(name);
 
 const domains = (): Promise<DomainInfo[]> => hc.call('sysctl', 'getdomaininfolist', { first_domain: 0, max_domains: 100 });
-const domidOf = async (name: string): Promise<number | undefined> => {
-  const m = new RegExp(`^${name} +(\\d+) `, 'm').exec(await xl('list'));
-  return m ? Number(m[1]) : undefined;
-};
-const pidAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /** Nothing of `domid` remains: hypervisor, xenstore, dom0's event channels, shim process. */
 async function expectNoTrace(domid: number, shimPid?: number): Promise<void> {
   // A grant mapping of any of its frames would keep it as a zombie in this list.
@@ -59,31 +35,19 @@ async function expectNoTrace(domid: number, shimPid?: number): Promise<void> {
   expect(ls).not.toMatch(new RegExp(`^${domid} = `, 'm'));
   expect(await tool('xenstore-ls', '/local/domain/0/backend')).not.toMatch(new RegExp(`^ +${domid} = `, 'm'));
   expect(await tool('xenstore-ls', '/libxl')).not.toMatch(new RegExp(`^${domid} = `, 'm'));
-  for (let port = 1; port < 64; port++) {
-    const s = await hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).catch(() => undefined);
-    if (s && (s.status === EVTCHNSTAT.interdomain || s.status === EVTCHNSTAT.unbound)) expect(s.dom, `dom0 port ${port}`).not.toBe(domid);
-  }
+  await expectNoDom0ChannelTo(hc, domid);
   if (shimPid !== undefined) await until(`shim ${shimPid} gone`, 5000, async () => !pidAlive(shimPid));
 }
 
 const shimPid = async (domid: number): Promise<number> => Number(readFileSync(join(dir, 'dom0/domains', String(domid), 'shim.pid'), 'utf8'));
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'xenlab-pv-'));
-  env = { ...process.env, XENLAB_RUN_DIR: dir, XENSTORED_PATH: join(dir, 'xenstored/socket') };
-  delete env.XENLAB_ON_CRASH;
-  await tool('xenlab', 'start', '--pcpus', '2', '--memory', '64', '--dom0-memory', '16');
-  const L = hostLayout(dir);
-  hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
+  host = await startTestHost('xenlab-pv-', ['--pcpus', '2', '--memory', '64', '--dom0-memory', '16']);
+  ({ dir, env, hc } = host);
 }, 60_000);
 
 afterAll(async () => {
-  hc?.close();
-  try {
-    await tool('xenlab', 'stop');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await host?.stop();
 }, 60_000);
 
 describe('PV guests through xl, the toolstack, the shim and the backends', () => {
