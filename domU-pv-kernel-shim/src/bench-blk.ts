@@ -109,6 +109,8 @@ async function main(): Promise<void> {
     let seed = 12345;
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0), seed);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
+    const e0 = { ...events.counters };
     const c0 = { ...f.counters };
     let errors = 0;
     // The I/Os that completions start in one turn are published together (one req_prod update,
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
     };
     await Promise.all(Array.from({ length: wl.depth }, (_, s) => worker(s)));
     const ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     const c = f.counters;
     process.stdout.write(
       JSON.stringify({
@@ -157,7 +160,9 @@ async function main(): Promise<void> {
         notificationsSuppressed: c.notificationsSuppressed - c0.notificationsSuppressed,
         persistent: f.isPersistent,
         persistentGrants: c.persistentGrants,
-        evtchn: { ...events.counters },
+        /** This process's CPU time during the workload (user + system), ms. */
+        cpuMs: (cpu.user + cpu.system) / 1000,
+        evtchn: Object.fromEntries(Object.entries(events.counters).map(([k, v]) => [k, v - e0[k as keyof typeof e0]])),
       }) + '\n',
     );
   }

@@ -73,11 +73,16 @@ function tsx(root) {
   return (tsxLoader ??= pathToFileURL(createRequire(join(root, 'package.json')).resolve('tsx')).href);
 }
 
-/** The node arguments that start process `name`, before its own: `[bundle]` or `['--import', tsx, source]`. */
+/**
+ * The node arguments that start process `name`, before its own: `[bundle]` or `['--import', tsx, source]`,
+ * after any in `XENLAB_NODE_ARGS` (space-separated node options for every process a host starts,
+ * e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them; node refuses those in NODE_OPTIONS).
+ */
 export function processEntry(name) {
   const root = repoRoot();
   const bundle = freshBundle(name, root);
-  return bundle ? [bundle] : ['--import', tsx(root), join(root, ENTRIES[name])];
+  const extra = (process.env.XENLAB_NODE_ARGS ?? '').split(' ').filter((a) => a.length > 0);
+  return [...extra, ...(bundle ? [bundle] : ['--import', tsx(root), join(root, ENTRIES[name])])];
 }
 
 /** The module a worker thread for `name` starts from: its bundle, or the boot file that registers tsx. */
