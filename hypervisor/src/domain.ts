@@ -107,6 +107,17 @@ export interface DomainConfig {
   privileged: boolean;
 }
 
+/** A snapshot of a domain's counters taken at a moment a process marked (domctl xenlab_counters_mark). */
+export interface CounterMark {
+  label: string;
+  /** Hypervisor system time, ns since boot. */
+  t_ns: number;
+  counters: Record<string, number>;
+  /** Counters the marking process reported for itself (a shim's blkfront, qemu-dm's devices). */
+  extra: Record<string, number>;
+}
+export const MAX_COUNTER_MARKS = 16;
+
 export class Domain {
   readonly domid: DomId;
   handle: string;
@@ -145,6 +156,23 @@ export class Domain {
   trapVectors: number[] = [];
   /** Set when a process bound to this domain's connection dies; a log line's worth of why. */
   crashReason: string | undefined;
+  /**
+   * xenlab's per-domain performance counters (Xen keeps global perfc; these are per domain so
+   * a benchmark can explain one guest): exits by reason and port, ioreqs, trap bounces,
+   * hypercalls, events, grant operations on its grants. Keys: xen-public `DomainCounters`.
+   */
+  readonly counters: Record<string, number> = Object.create(null) as Record<string, number>;
+  /** Counter marks (domctl xenlab_counters_mark), oldest first, at most MAX_COUNTER_MARKS. */
+  readonly counterMarks: CounterMark[] = [];
+
+  count(key: string, n = 1): void {
+    this.counters[key] = (this.counters[key] ?? 0) + n;
+  }
+
+  /** Adds a flat set of counts (a pCPU worker's per-slice exits). */
+  countAll(c: Readonly<Record<string, number>>): void {
+    for (const k in c) this.counters[k] = (this.counters[k] ?? 0) + c[k]!;
+  }
 
   constructor(cfg: DomainConfig) {
     this.domid = cfg.domid;

@@ -223,6 +223,7 @@ export class GrantTables {
         fail(GNTST.no_space);
       }
       this.hv.frames.get(act.mfn);
+      granter!.count('gnttab.map.ops');
       res.handle = handle!;
       res.dev_bus_addr = this.hv.mem.addr(act.mfn);
     } catch (e) {
@@ -238,6 +239,7 @@ export class GrantTables {
     if (!m) return GNTST.bad_handle;
     if (devBusAddr && devBusAddr !== this.hv.mem.addr(m.mfn)) return GNTST.bad_dev_addr;
     caller.gnttab.freeHandle(handle);
+    m.granter.domain.count('gnttab.unmap.ops');
     if (!m.granter.dead) this.unpin(m.granter, m.ref, m.readonly);
     this.hv.frames.put(m.mfn);
     return GNTST.okay;
@@ -251,6 +253,11 @@ export class GrantTables {
       const src = this.resolveCopy(caller, op.source, (op.flags & GNTCOPY.source_gref) !== 0, true, op.len, held);
       const dst = this.resolveCopy(caller, op.dest, (op.flags & GNTCOPY.dest_gref) !== 0, false, op.len, held);
       this.hv.mem.copy(dst, op.dest.offset, src, op.source.offset, op.len);
+      // Counted against the domain whose grant was used (the guest a backend copies for).
+      for (const h of held.slice(0, 1)) {
+        h.gt.domain.count('gnttab.copy.ops');
+        h.gt.domain.count('gnttab.copy.bytes', op.len);
+      }
       return GNTST.okay;
     } catch (e) {
       if (e instanceof GntError) return e.status;

@@ -447,6 +447,13 @@ export const hypercalls: DispatchTable = {
       const st = ctx.x86.getContext(v);
       return { cs: st.cs, ip: st.ip, ss: st.ss, sp: st.sp, ds: st.ds, es: st.es, flags: st.flags, ax: st.ax, bx: st.bx, cx: st.cx, dx: st.dx, si: st.si, di: st.di, bp: st.bp, halted: st.halted };
     },
+    xenlab_counters_mark: (ctx, a) => {
+      const o = obj(a);
+      const id = u16(o.domain, 'domain');
+      const d = id === DOMID_SELF || id === ctx.caller.domid ? ctx.caller : ctlDomain(ctx, id);
+      ctx.hv.markCounters(d, str(o.label, 'label', 32), counterRecord(o.extra));
+      return 0;
+    },
     setdomainhandle: (ctx, a) => {
       const o = obj(a);
       const d = ctlDomain(ctx, o.domain);
@@ -525,6 +532,10 @@ export const hypercalls: DispatchTable = {
       }
       return { tslice_ms: s.tsliceMs, ratelimit_us: s.ratelimitUs, vcpu_migr_delay_us: 0 };
     },
+    xenlab_domain_counters: (ctx, a) => {
+      priv(ctx);
+      return ctx.hv.domainCounters(u16(obj(a).domain, 'domain'));
+    },
   },
 
   console_io: {
@@ -563,6 +574,21 @@ export const hypercalls: DispatchTable = {
   },
 };
 
+/** A mark's `extra`: at most 256 counters, short names, non-negative finite numbers. */
+function counterRecord(x: unknown): Record<string, number> {
+  if (x === undefined || x === null) return {};
+  const o = obj(x, 'extra');
+  const keys = Object.keys(o);
+  if (keys.length > 256) throw new XenError('EINVAL', 'extra has more than 256 counters');
+  const out = Object.create(null) as Record<string, number>;
+  for (const k of keys) {
+    const v = o[k];
+    if (k.length > 64 || typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new XenError('EINVAL', `extra.${k.slice(0, 64)} must be a non-negative number`);
+    out[k] = v;
+  }
+  return out;
+}
+
 function reservation(a: unknown) {
   const o = obj(a);
   return {
@@ -582,6 +608,7 @@ export function dispatch(ctx: CallContext, hypercall: unknown, cmd: unknown, arg
   if (typeof cmd !== 'string' || !Object.prototype.hasOwnProperty.call(table, cmd)) {
     throw new XenError('ENOSYS', `no ${hypercall} sub-op ${String(cmd)}`);
   }
+  ctx.caller.count(`hypercall.${hypercall}.${cmd}`);
   return table[cmd]!(ctx, arg);
 }
 

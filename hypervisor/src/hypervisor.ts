@@ -20,13 +20,14 @@ import {
   shared_info,
   shutdownReasonName,
   type CreateDomainArg,
+  type DomainCounters,
   type DomainInfo,
   type Mfn,
   type TrapEvent,
   type TrapFrame,
 } from '@xenlab/xen-public';
 import { ConsoleRing } from './console.ts';
-import { Domain, type Vcpu } from './domain.ts';
+import { Domain, MAX_COUNTER_MARKS, type Vcpu } from './domain.ts';
 import { EventChannels } from './event-channel.ts';
 import { GrantTables } from './grant-table.ts';
 import { guestHypercall } from './guest-hypercall.ts';
@@ -73,6 +74,8 @@ export interface HypervisorOptions {
   bootWallClockMs?: number;
 }
 
+/** Destroyed domains whose final counters are kept for `domainCounters`. */
+const RETIRED_COUNTERS = 32;
 const ALL_CDF = Object.values(XEN_DOMCTL_CDF).reduce((a, b) => a | b, 0);
 const DEFAULT_MAX_EVTCHN_PORT = 1023;
 
@@ -94,6 +97,8 @@ export class Hypervisor {
   private readonly bootWallClockMs: number;
   private domidRover = 0;
   private readonly sharedInfoViews = new Map<number, SharedInfoPage>();
+  /** Final counters of the last RETIRED_COUNTERS destroyed domains (a benchmark reads them after the guest powered off). */
+  private readonly retiredCounters = new Map<number, Pick<DomainCounters, 'counters' | 'marks'>>();
 
   constructor(opts: HypervisorOptions) {
     this.mem = opts.memory;
@@ -189,6 +194,7 @@ export class Hypervisor {
     d.sharedInfoMfn = this.allocFrame(d, FrameKind.shared_info)!;
     d.evtchnPageMfn = this.frames.alloc(DOMID_XEN, FrameKind.xen)!;
     this.domains.set(domid, d);
+    this.retiredCounters.delete(domid);
     this.evtchn.init(d);
     this.gnttab.init(d, { maxFrames: d.maxGrantFrames, maxMaptrackFrames: arg.max_maptrack_frames });
     this.writeWallClock(d);
@@ -305,6 +311,7 @@ export class Hypervisor {
 
   /** Event delivery: wake a vCPU blocked waiting for events and ring the domain's doorbell. */
   kick(d: Domain, vcpu: number, port?: number): void {
+    d.count('evtchn.delivered');
     const v = d.vcpu(vcpu);
     if (v?.blocked) {
       v.blocked = false;
@@ -357,6 +364,7 @@ export class Hypervisor {
    */
   bounceTrap(v: Vcpu, trap: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame }): void {
     v.trapPending = true;
+    v.domain.count(`trap.int${trap.vector.toString(16).padStart(2, '0')}`);
     this.vcpuChanged(v);
     const ev: TrapEvent = { event: 'trap', vcpu: v.id, vector: trap.vector, kind: trap.kind, frame: trap.frame };
     if (!this.onTrap?.(v.domain, ev)) {
@@ -366,6 +374,7 @@ export class Hypervisor {
 
   /** A hypercall from guest code (`int 82h`); returns AX (0 or -errno). */
   guestHypercall(v: Vcpu, frame: TrapFrame): number {
+    v.domain.count('hypercall.int82');
     return guestHypercall(this, v, frame);
   }
 
@@ -402,6 +411,9 @@ export class Hypervisor {
     this.frames.release(d.sharedInfoMfn);
     this.frames.release(d.evtchnPageMfn);
     this.sharedInfoViews.delete(d.domid);
+    this.retiredCounters.delete(d.domid);
+    this.retiredCounters.set(d.domid, { counters: { ...d.counters }, marks: d.counterMarks.slice() });
+    if (this.retiredCounters.size > RETIRED_COUNTERS) this.retiredCounters.delete(this.retiredCounters.keys().next().value!);
     d.dying = 'dead';
     this.log(`d${d.domid}: destroyed${d.ownedFrames ? ` (${d.ownedFrames} frames still mapped by others)` : ''}`);
     if (d.ownedFrames === 0) this.finalise(d);
@@ -418,6 +430,22 @@ export class Hypervisor {
     this.crashDomain(d, why);
     this.evtchn.destroyDomain(d);
     this.gnttab.releaseMappings(d);
+  }
+
+  /** domctl xenlab_counters_mark: snapshot `d`'s counters now, with the marking process's own. */
+  markCounters(d: Domain, label: string, extra: Record<string, number>): void {
+    if (d.counterMarks.length >= MAX_COUNTER_MARKS) d.counterMarks.shift();
+    d.counterMarks.push({ label, t_ns: this.now(), counters: { ...d.counters }, extra });
+  }
+
+  /** sysctl xenlab_domain_counters: live counters, or the final ones of a recently destroyed domain. */
+  domainCounters(domid: number): DomainCounters {
+    const d = this.domains.get(domid);
+    const now_ns = this.now();
+    if (d && d.dying === 'alive') return { domain: domid, alive: true, now_ns, counters: { ...d.counters }, marks: d.counterMarks.slice() };
+    const r = this.retiredCounters.get(domid);
+    if (!r) throw new XenError('ESRCH', `no domain ${domid}, live or recently destroyed`);
+    return { domain: domid, alive: false, now_ns, counters: { ...r.counters }, marks: r.marks.slice() };
   }
 
   /** XEN_DOMCTL_getdomaininfo for `domid`, or the next higher existing domain. */

@@ -166,12 +166,15 @@ export class X86Runner extends X86RunnerBase {
     }
     this.stats.slices++;
     const d = v.domain;
+    const exits: Record<string, number> = {};
     const r = runSlice(cpu, pages, Math.min(budgetNs, this.maxSliceNs), {
       consoleByte: (b) => this.consoleByte(d, b),
       unclaimed: () => this.stats.unclaimedIo++,
       forward: () => this.hv.forwardsIo(d),
       forwardMmio: () => this.hv.ioreq.has(d),
+      exits,
     });
+    d.countAll(exits);
     this.stats.instructions += r.instructions;
     return outcome(v, r, () => cpu.getState());
   }

@@ -37,6 +37,21 @@ export interface SliceIo {
   serveIo?(io: IoExit): FastIoResult | undefined;
   /** Called between chunks and after each served exit: a pCPU worker takes interrupts its PIC now delivers. */
   poll?(): void;
+  /** Counts each VM exit into the domain's counters (keys: `countExit`). */
+  exits?: Record<string, number>;
+}
+
+/**
+ * Counts one exit under the keys of the domain counters (hypercall.ts DomainCounters):
+ * `exits.total`, `exits.io|mmio|hlt`, and per port (`exit.pio:1f7`) or MMIO page (`exit.mmio:b8000`).
+ */
+export function countExit(c: Record<string, number>, kind: 'pio' | 'mmio' | 'hlt', addr = 0): void {
+  c['exits.total'] = (c['exits.total'] ?? 0) + 1;
+  const k = kind === 'pio' ? 'exits.io' : `exits.${kind}`;
+  c[k] = (c[k] ?? 0) + 1;
+  if (kind === 'hlt') return;
+  const p = kind === 'pio' ? `exit.pio:${addr.toString(16)}` : `exit.mmio:${(addr & ~0xfff).toString(16)}`;
+  c[p] = (c[p] ?? 0) + 1;
 }
 
 export interface SliceResult {
@@ -111,9 +126,11 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
         case 'budget':
           break;
         case 'hlt':
+          if (io.exits) countExit(io.exits, 'hlt');
           return { exit: 'blocked', instructions };
         case 'io':
           if (exit.port !== DEBUG_CONSOLE_PORT && io.forward(exit.port)) {
+            if (io.exits) countExit(io.exits, 'pio', exit.port);
             const { dir, port, size, value, string, rep, count, addr, step } = exit;
             const ioExit: IoExit = { dir, port, size, value, string, rep, count, addr, step };
             const served = io.serveIo?.(ioExit);
@@ -130,6 +147,7 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
           if (exit.dir === 'read' && exit.addr >= pc && exit.addr < pc + 6) {
             return { exit: 'crash', reason: `fetched instructions from non-RAM at ${exit.addr.toString(16)}h`, instructions };
           }
+          if (io.exits) countExit(io.exits, 'mmio', exit.addr);
           if (io.forwardMmio?.()) {
             // To the device model as an ioreq of type COPY; a read is re-executed with its answer,
             // a write has already retired.

@@ -178,6 +178,38 @@ export interface TrapEvent {
   frame: TrapFrame;
 }
 
+/**
+ * xenlab: a snapshot of one domain's counters at a moment a process marked (see
+ * `xenlab_counters_mark`): the hypervisor's own, plus what the marking process reported.
+ */
+export interface DomainCounterMark {
+  label: string;
+  /** Hypervisor system time of the mark, ns since boot. */
+  t_ns: number;
+  counters: Record<string, number>;
+  extra: Record<string, number>;
+}
+
+/**
+ * xenlab: one domain's performance counters (`sysctl xenlab_domain_counters`). Keys:
+ * `exits.total|io|mmio|hlt|ioreq|hypervisor`, `exit.pio:1f7` / `exit.mmio:b8000` (HVM),
+ * `exits.ioreq` / `ioreq.sent` (carried to the device model) and `exits.hypervisor` (PIC/PIT and
+ * unclaimed ports answered by the hypervisor), `trap.int13` (PV trap bounces by vector),
+ * `hypercall.<hypercall>.<sub-op>` (made on the domain's own connections; `hypercall.int82` from
+ * guest code), `evtchn.delivered` (upcalls the hypervisor raised for it: event sends on the
+ * shared-memory fast path set the bits themselves and are not seen here), `gnttab.copy.ops|bytes`,
+ * `gnttab.map.ops`, `gnttab.unmap.ops` (operations any domain made on this domain's grants).
+ * Counters only grow; a benchmark reads them twice (or marks) and takes the difference.
+ */
+export interface DomainCounters {
+  domain: number;
+  /** false: the domain is gone and these are its final values (kept for the last few domains). */
+  alive: boolean;
+  now_ns: number;
+  counters: Record<string, number>;
+  marks: DomainCounterMark[];
+}
+
 export interface CreditParams {
   weight: number;
   cap: number;
@@ -273,6 +305,12 @@ export interface HypercallTable {
     /** Sets a vCPU's registers; from then on the domain's vCPUs run on the x86 CPU. */
     setvcpucontext: [{ domain: number; vcpu: number; ctx: VcpuContext }, 0];
     getvcpucontext: [{ domain: number; vcpu: number }, Required<VcpuContext> & { halted: boolean }];
+    /**
+     * xenlab: snapshot `domain`'s counters now under `label`, with the caller's own counters in
+     * `extra` (a trace marker with a payload). A domain may mark itself (DOMID_SELF or its id);
+     * marking another domain is privileged. A domain keeps its last 16 marks.
+     */
+    xenlab_counters_mark: [{ domain: number; label: string; extra?: Record<string, number> }, 0];
   };
   sysctl: {
     readconsole: [{ clear?: number; incremental?: number; index?: number; count?: number }, { text: string; index: number }];
@@ -284,6 +322,8 @@ export interface HypercallTable {
       { cpupool_id: number; sched_id: number; cmd: number; tslice_ms?: number; ratelimit_us?: number },
       { tslice_ms: number; ratelimit_us: number; vcpu_migr_delay_us: number },
     ];
+    /** xenlab: a domain's counters and marks, live or (for the last few destroyed domains) final. Privileged. */
+    xenlab_domain_counters: [{ domain: number }, DomainCounters];
   };
   console_io: {
     write: [{ text: string }, 0];

@@ -134,6 +134,7 @@ export class IoreqServers {
   /** A vCPU exited on I/O: hand it to the device model (or answer all-ones if there is none). */
   send(v: Vcpu, io: IoExit): void {
     if (!io.mmio && !io.string && this.hv.platform.handles(v.domain, io.port)) {
+      v.domain.count('exits.hypervisor');
       const value = this.hv.platform.io(v, io);
       v.ioCompletion = value === undefined ? {} : { value };
       return;
@@ -141,11 +142,14 @@ export class IoreqServers {
     const s = this.servers.get(v.domain);
     if (!s || !claims(s.ranges, io)) {
       this.stats.unclaimed++;
+      v.domain.count('exits.hypervisor');
       v.ioCompletion = ioCompletion(io, allOnes(io));
       return;
     }
     writeIoreqSlot(this.hv.mem.buffer, this.hv.mem.addr(s.pageMfn), v.id, io, s.ports[v.id]!);
     this.stats.sent++;
+    v.domain.count('exits.ioreq');
+    v.domain.count('ioreq.sent');
     this.park(v, io);
     this.hv.evtchn.sendFromXen(v.domain, s.ports[v.id]!);
   }

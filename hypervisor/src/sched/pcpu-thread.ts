@@ -87,6 +87,7 @@ function poll(): void {
 
 const io = {
   poll,
+  exits: {} as Record<string, number>,
   consoleByte: (b: number) => consoleBytes.push(b),
   unclaimed: () => unclaimed++,
   forward: () => forwardIo,
@@ -115,8 +116,9 @@ parentPort!.on('message', (m: SliceRequest) => {
   platform = m.platform ? platformOf(m.platform) : undefined;
   if (m.completeIo) completeAccess(cpu, m.completeIo);
   for (const vec of m.irqs) cpu.raiseIrq(vec);
+  io.exits = {};
   const r = runSlice(cpu, pages, m.budgetNs, io, preempt);
-  const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed, ioreqCounters: fast.counters, platformExits, injected };
+  const reply: SliceReply = { id: m.id, ...r, state: cpu.getState(), console: consoleBytes, unclaimed, ioreqCounters: fast.counters, platformExits, injected, exits: io.exits };
   fast.counters = zeroFastIoCounters();
   platformExits = 0;
   injected = 0;

@@ -45,6 +45,8 @@ export interface SliceReply extends SliceResult {
   /** PIC/PIT accesses the worker emulated, and interrupts it delivered into the CPU. */
   platformExits: number;
   injected: number;
+  /** The slice's VM exits by reason and port (x86-slice.ts countExit). */
+  exits: Record<string, number>;
 }
 /** A message from a worker in the middle of a slice (the slow path of platform emulation). */
 export interface WorkerNotice {
@@ -53,6 +55,17 @@ export interface WorkerNotice {
 }
 
 const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte() {}, unclaimed() {}, forward: () => false }).getState();
+
+/** A slice's exits into its domain's counters: what left the CPU, and who served it. */
+function countSlice(d: Domain, r: SliceReply): void {
+  d.countAll(r.exits);
+  const local = r.platformExits + r.ioreqCounters.unclaimed;
+  if (local) d.count('exits.hypervisor', local);
+  if (r.ioreqCounters.sent) {
+    d.count('exits.ioreq', r.ioreqCounters.sent);
+    d.count('ioreq.sent', r.ioreqCounters.sent);
+  }
+}
 
 export class WorkerX86Runner extends X86RunnerBase {
   private readonly workers: Worker[];
@@ -141,6 +154,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     this.stats.instructions += reply.instructions;
     this.stats.unclaimedIo += reply.unclaimed;
     this.hv.ioreq.addWorkerCounters(reply.ioreqCounters);
+    countSlice(v.domain, reply);
     this.hv.platform.addInjected(reply.injected);
     // Re-arm the tick if needed and deliver what the PIC held for the worker (it took the rest).
     if (v.domain.isHvm) this.hv.platform.changed(v.domain, reply.platformExits);
