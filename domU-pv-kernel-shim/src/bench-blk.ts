@@ -39,6 +39,8 @@ export interface BenchBlkConfig {
   pages: number;
   /** Frames (after `pages`) for blkfront's persistent-grant pool; 0: do not offer feature-persistent. */
   poolPages?: number;
+  /** With persistent grants: how many of the workload's own frames blkfront may grant in place (no copy); 0: every segment through the pool. */
+  direct?: number;
   workloads: BenchBlkWorkload[];
 }
 
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
       return { ringRef: ref, eventChannel: port };
     },
     connected: (info: BlkDiskInfo) => {
-      front = new Blkfront({ ring: ring!, backendDomid: DomId(0), grants: gnttab, notify: () => send(), info, handle: cfg.devid, persistent: { frames: pool, page: (g) => page(g) } });
+      front = new Blkfront({ ring: ring!, backendDomid: DomId(0), grants: gnttab, notify: () => send(), info, handle: cfg.devid, persistent: { frames: pool, page: (g) => page(g), direct: cfg.direct ?? 0 } });
       void hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port }).then((s) => {
         if (s.notify) send = events.sender(port, s.notify);
         ready(front!);

@@ -146,6 +146,30 @@ describe('blkfront', () => {
       expect(await r).toBe(0);
     });
 
+    it('direct: the caller\'s own frames are granted once, in place, and named in requests; nothing is copied', async () => {
+      const g = guestWithDisk(2048, { persistent: true }, 11, 2);
+      for (let i = 0; i < 3; i++) {
+        const p = g.front.queueRw('read', i * 16, [{ gfn: Gfn(0x20), firstSect: 1, lastSect: 6 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 7 }]);
+        g.front.push();
+        expect(await p).toBe(BLKIF_RSP.OKAY);
+        expect(g.ram.subarray(0x20000 + 512, 0x20000 + 3584)).toEqual(g.backend.disk.subarray(i * 16 * 512, (i * 16 + 6) * 512));
+        expect(g.ram.subarray(0x21000, 0x22000)).toEqual(g.backend.disk.subarray((i * 16 + 6) * 512, (i * 16 + 14) * 512));
+      }
+      // Two grants in all, of frames 20h and 21h themselves (writable), never ended while connected.
+      expect(g.grants.counters).toMatchObject({ granted: 2, ended: 0 });
+      expect(g.front.counters).toMatchObject({ directGrants: 2, directSegments: 6, persistentSegments: 0, persistentGrants: 0 });
+      expect(g.backend.seen.map((r) => r.frames)).toEqual([[0x20, 0x21], [0x20, 0x21], [0x20, 0x21]]);
+      // Past the limit of 2, a third frame goes through the pool (copied), as without `direct`.
+      g.pages[0x30]!.fill(0x42);
+      const w = g.front.queueRw('write', 300, [{ gfn: Gfn(0x30), firstSect: 0, lastSect: 7 }]);
+      g.front.push();
+      expect(await w).toBe(0);
+      expect(g.backend.disk.subarray(300 * 512, 308 * 512).every((b) => b === 0x42)).toBe(true);
+      expect(g.front.counters).toMatchObject({ directGrants: 2, persistentSegments: 1, persistentGrants: 1 });
+      g.front.releasePersistent();
+      expect(g.grants.counters.ended).toBe(3);
+    });
+
     it('a pool smaller than one request, or a negotiation without a pool, is refused', () => {
       expect(() => guestWithDisk(2048, { persistent: true }, 10)).toThrow(BlkfrontError);
     });

@@ -18,12 +18,11 @@
  */
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OFFSETS,
   BLKIF_OP,
   BLKIF_RSP,
   blkifRequest,
   blkifRequestDiscard,
-  blkifResponse,
-  blkifSegment,
   type FrontRing,
 } from '@xenlab/ring-buffers';
 import type { DomId, Gfn, GrantRef } from '@xenlab/xen-public';
@@ -67,6 +66,15 @@ export interface BlkfrontPersistentOptions {
   readonly frames: readonly BlkfrontFrame[];
   /** The 4 KiB page of guest frame `gfn` (the segments' frames), or undefined if there is none. */
   page(gfn: Gfn): Uint8Array | undefined;
+  /**
+   * Grant up to this many of the caller's own frames persistently and in place (default 0: none).
+   * A segment whose frame has such a grant, or gets one while there is room, names it directly:
+   * the backend reads or writes the caller's page itself and nothing is copied. Beyond the limit,
+   * segments go through the pool as above. The trade: those frames stay granted (writable) to the
+   * backend until the device disconnects, as pool pages do; suited to a caller that reuses its
+   * I/O buffers (a BIOS disk buffer, a guest kernel's bounce pages), not one that reads into any page.
+   */
+  readonly direct?: number;
 }
 
 export interface BlkfrontCounters {
@@ -86,6 +94,10 @@ export interface BlkfrontCounters {
   persistentGrants: number;
   /** Segments that went through a pool page. */
   persistentSegments: number;
+  /** Segments that named the caller's own frame under a persistent grant (no copy). */
+  directSegments: number;
+  /** Caller frames granted persistently in place (each once per connection). */
+  directGrants: number;
 }
 
 export interface BlkfrontOptions {
@@ -112,12 +124,19 @@ type Op =
   | { kind: 'discard'; sector: number; nrSectors: number };
 
 interface InFlight {
+  /** The request's id (the shadow slot is `id & mask`; the id tells a stale answer from a live one). */
+  readonly id: number;
   /** Grants to end on completion (none on the persistent path). */
-  readonly grefs: GrantRef[];
+  readonly grefs: GrantRef[] | null;
   /** Pool pages held, with the caller's page and byte range to copy a READ's data to. */
-  readonly pool: { page: PoolPage; to: Uint8Array | undefined; from: number; to_: number }[];
+  readonly pool: { page: PoolPage; to: Uint8Array | undefined; from: number; to_: number }[] | null;
   readonly resolve: (status: number) => void;
 }
+
+// Byte offsets of the fields the hot paths write and read in ring slots (io/blkif.h, x86_64).
+const { reqOperation: RQ_OP, reqNrSegments: RQ_NSEG, reqHandle: RQ_HANDLE, reqId: RQ_ID, reqSector: RQ_SECTOR, reqSeg0: RQ_SEG0, segBytes: SEG_BYTES } = BLKIF_OFFSETS;
+const { segGref: SEG_GREF, segFirst: SEG_FIRST, segLast: SEG_LAST, rspId: RS_ID, rspStatus: RS_STATUS } = BLKIF_OFFSETS;
+const TWO32 = 0x100000000;
 
 export class BlkfrontError extends Error {}
 
@@ -125,12 +144,23 @@ export class Blkfront {
   readonly counters: BlkfrontCounters = {
     requests: 0, segments: 0, bytes: 0, responses: 0, errors: 0, pushes: 0,
     notificationsSent: 0, notificationsSuppressed: 0, backlogged: 0, bogusResponses: 0, persistentGrants: 0, persistentSegments: 0,
+    directSegments: 0, directGrants: 0,
   };
   private readonly ring: FrontRing;
-  private readonly inflight = new Map<bigint, InFlight>();
+  /**
+   * Requests on the ring, by `id & mask` (Linux blkfront's shadow array): at most one ring's worth
+   * is outstanding, the table has twice that many places, and an id whose place is still taken
+   * (a request answered late) is skipped. Ids are numbers below 2^53, unique per connection.
+   */
+  private readonly shadow: (InFlight | undefined)[];
+  private readonly mask: number;
+  private inflightCount = 0;
   private readonly backlog: Array<{ op: Op; resolve: (s: number) => void }> = [];
-  private nextId = 1n;
+  private nextId = 1;
   private unpushed = 0;
+  /** Caller frame -> its in-place persistent grant (`direct`). */
+  private readonly direct = new Map<number, GrantRef>();
+  private readonly directMax: number;
 
   /** Free pool pages (LIFO, so the backend's working set of mappings stays small); null: not persistent. */
   private readonly pool: PoolPage[] | null;
@@ -144,6 +174,11 @@ export class Blkfront {
       throw new BlkfrontError(`blkfront: a persistent pool needs at least ${BLKIF_MAX_SEGMENTS_PER_REQUEST} frames (got ${this.persistent.frames.length})`);
     }
     this.pool = this.persistent ? this.persistent.frames.map((frame) => ({ gref: null, frame })).reverse() : null;
+    this.directMax = this.persistent ? Math.max(0, Math.floor(this.persistent.direct ?? 0)) : 0;
+    let size = 1;
+    while (size < this.ring.nrEnts * 2) size *= 2;
+    this.shadow = new Array<InFlight | undefined>(size).fill(undefined);
+    this.mask = size - 1;
   }
 
   /** Persistent grants are in use on this connection. */
@@ -157,7 +192,7 @@ export class Blkfront {
 
   /** Requests placed on the ring or waiting for a slot, not yet answered. */
   get outstanding(): number {
-    return this.inflight.size + this.backlog.length;
+    return this.inflightCount + this.backlog.length;
   }
 
   /**
@@ -206,12 +241,17 @@ export class Blkfront {
     let handled = 0;
     do {
       let n: number;
+      const view = this.ring.view;
       while ((n = this.ring.unconsumedResponses()) > 0) {
         for (let i = 0; i < n; i++) {
-          const rsp = blkifResponse.read(this.ring.view, this.ring.responseOffset());
+          const off = this.ring.responseOffset();
+          // Read each field once: the backend may rewrite the slot at any moment.
+          const lo = view.getUint32(off + RS_ID, true);
+          const hi = view.getUint32(off + RS_ID + 4, true);
+          const status = view.getInt16(off + RS_STATUS, true);
           this.ring.consumed();
           handled++;
-          this.complete(rsp.id, rsp.status);
+          this.complete(hi < 0x200000 ? hi * TWO32 + lo : -1, status);
         }
       }
     } while (this.ring.finalCheckForResponses());
@@ -235,10 +275,13 @@ export class Blkfront {
    * answered BLKIF_RSP_ERROR and its grants are ended (or retired, if the backend still holds them).
    */
   failAll(): void {
-    for (const [id, req] of this.inflight) {
-      this.inflight.delete(id);
-      for (const g of req.grefs) this.o.grants.endAccess(g);
-      for (const p of req.pool) this.pool!.push(p.page);
+    for (let i = 0; i < this.shadow.length; i++) {
+      const req = this.shadow[i];
+      if (!req) continue;
+      this.shadow[i] = undefined;
+      this.inflightCount--;
+      if (req.grefs) for (const g of req.grefs) this.o.grants.endAccess(g);
+      if (req.pool) for (const p of req.pool) this.pool!.push(p.page);
       this.counters.errors++;
       req.resolve(BLKIF_RSP.ERROR);
     }
@@ -270,69 +313,98 @@ export class Blkfront {
 
   /** Fills the next request slot (the slot is ours: nothing the backend wrote is read here). */
   private place(op: Op, resolve: (s: number) => void): void {
-    const id = this.nextId++;
-    const grefs: GrantRef[] = [];
+    let id = this.nextId++;
+    while (this.shadow[id & this.mask] !== undefined) id = this.nextId++;
     const view = this.ring.view;
     const off = this.ring.nextRequestOffset();
-    const pool: InFlight['pool'] = [];
+    let grefs: GrantRef[] | null = null;
+    let pool: InFlight['pool'] = null;
     if (op.kind === 'rw') {
       const write = op.op === 'write';
-      for (let i = 0; i < op.segments.length; i++) {
-        const s = op.segments[i]!;
-        const gref = this.pool ? this.poolSegment(s, write, pool) : this.o.grants.grantAccess(this.o.backendDomid, s.gfn, write);
+      const segs = op.segments;
+      for (let i = 0; i < segs.length; i++) {
+        const s = segs[i]!;
+        let gref: GrantRef | null;
+        if (this.pool) {
+          gref = this.directGrant(s.gfn);
+          if (gref !== null) this.counters.directSegments++;
+          else gref = this.poolSegment(s, write, (pool ??= []));
+        } else {
+          gref = this.o.grants.grantAccess(this.o.backendDomid, s.gfn, write);
+          if (gref !== null) (grefs ??= []).push(gref);
+        }
         if (gref === null) {
-          for (const g of grefs) this.o.grants.endAccess(g);
-          for (const p of pool) this.pool!.push(p.page);
+          if (grefs) for (const g of grefs) this.o.grants.endAccess(g);
+          if (pool) for (const p of pool) this.pool!.push(p.page);
           this.counters.errors++;
           resolve(BLKIF_RSP.ERROR);
           return;
         }
-        if (!this.pool) grefs.push(gref);
-        blkifSegment.write(view, off + blkifRequest.offsetOf('seg', i), { gref, firstSect: s.firstSect, lastSect: s.lastSect });
+        const at = off + RQ_SEG0 + i * SEG_BYTES;
+        view.setUint32(at + SEG_GREF, gref, true);
+        view.setUint8(at + SEG_FIRST, s.firstSect);
+        view.setUint8(at + SEG_LAST, s.lastSect);
         this.counters.bytes += (s.lastSect - s.firstSect + 1) * SECTOR_SIZE;
       }
-      blkifRequest.write(view, off, {
-        operation: write ? BLKIF_OP.WRITE : BLKIF_OP.READ,
-        nrSegments: op.segments.length,
-        handle: this.o.handle,
-        id,
-        sectorNumber: op.sector,
-      });
-      this.counters.segments += op.segments.length;
+      view.setUint8(off + RQ_OP, write ? BLKIF_OP.WRITE : BLKIF_OP.READ);
+      view.setUint8(off + RQ_NSEG, segs.length);
+      view.setUint16(off + RQ_HANDLE, this.o.handle, true);
+      view.setUint32(off + RQ_ID, id >>> 0, true);
+      view.setUint32(off + RQ_ID + 4, Math.floor(id / TWO32), true);
+      view.setUint32(off + RQ_SECTOR, op.sector >>> 0, true);
+      view.setUint32(off + RQ_SECTOR + 4, Math.floor(op.sector / TWO32), true);
+      this.counters.segments += segs.length;
     } else if (op.kind === 'flush') {
-      blkifRequest.write(view, off, { operation: BLKIF_OP.FLUSH_DISKCACHE, nrSegments: 0, handle: this.o.handle, id, sectorNumber: 0 });
+      blkifRequest.write(view, off, { operation: BLKIF_OP.FLUSH_DISKCACHE, nrSegments: 0, handle: this.o.handle, id: BigInt(id), sectorNumber: 0 });
     } else {
-      blkifRequestDiscard.write(view, off, { operation: BLKIF_OP.DISCARD, flag: 0, handle: this.o.handle, id, sectorNumber: op.sector, nrSectors: op.nrSectors });
+      blkifRequestDiscard.write(view, off, { operation: BLKIF_OP.DISCARD, flag: 0, handle: this.o.handle, id: BigInt(id), sectorNumber: op.sector, nrSectors: op.nrSectors });
     }
-    this.inflight.set(id, { grefs, pool, resolve });
+    this.shadow[id & this.mask] = { id, grefs, pool, resolve };
+    this.inflightCount++;
     this.ring.produced();
     this.unpushed++;
     this.counters.requests++;
   }
 
-  private complete(id: bigint, status: number): void {
-    const req = this.inflight.get(id);
-    if (!req) {
+  private complete(id: number, status: number): void {
+    const req = id >= 0 ? this.shadow[id & this.mask] : undefined;
+    if (!req || req.id !== id) {
       this.counters.bogusResponses++;
       return;
     }
-    this.inflight.delete(id);
+    this.shadow[id & this.mask] = undefined;
+    this.inflightCount--;
     this.counters.responses++;
-    for (const g of req.grefs) this.o.grants.endAccess(g);
-    for (const p of req.pool) {
-      // A READ's data, out of our pool page into the caller's (the backend wrote it before responding).
-      if (p.to && status === BLKIF_RSP.OKAY) p.to.set(p.page.frame.bytes.subarray(p.from, p.to_), p.from);
-      this.pool!.push(p.page);
+    if (req.grefs) for (const g of req.grefs) this.o.grants.endAccess(g);
+    if (req.pool) {
+      for (const p of req.pool) {
+        // A READ's data, out of our pool page into the caller's (the backend wrote it before responding).
+        if (p.to && status === BLKIF_RSP.OKAY) p.to.set(p.page.frame.bytes.subarray(p.from, p.to_), p.from);
+        this.pool!.push(p.page);
+      }
     }
     if (status !== BLKIF_RSP.OKAY) this.counters.errors++;
     req.resolve(status);
+  }
+
+  /** The caller's frame under an in-place persistent grant, granting it now if there is room; null otherwise. */
+  private directGrant(gfn: Gfn): GrantRef | null {
+    if (this.directMax === 0) return null;
+    const g = this.direct.get(gfn);
+    if (g !== undefined) return g;
+    if (this.direct.size >= this.directMax) return null;
+    const ref = this.o.grants.grantAccess(this.o.backendDomid, gfn, false);
+    if (ref === null) return null;
+    this.direct.set(gfn, ref);
+    this.counters.directGrants++;
+    return ref;
   }
 
   /**
    * A segment through a pool page: grant it the first time (writable: the page carries READs and
    * WRITEs), copy a WRITE's data in. Null if the caller's frame is unknown or no ref is free.
    */
-  private poolSegment(s: BlkfrontSegment, write: boolean, held: InFlight['pool']): GrantRef | null {
+  private poolSegment(s: BlkfrontSegment, write: boolean, held: NonNullable<InFlight['pool']>): GrantRef | null {
     const caller = this.persistent!.page(s.gfn);
     const page = this.pool!.pop();
     if (!caller || !page) {
@@ -365,5 +437,7 @@ export class Blkfront {
       if (p.gref !== null) this.o.grants.endAccess(p.gref);
       p.gref = null;
     }
+    for (const g of this.direct.values()) this.o.grants.endAccess(g);
+    this.direct.clear();
   }
 }

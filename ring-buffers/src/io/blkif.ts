@@ -69,6 +69,26 @@ export const blkifResponse = defineLayout('blkif_response', 16, {
   status: { offset: 10, type: 'i16', writer: 'back', doc: 'BLKIF_RSP_*' },
 });
 
+/**
+ * Byte offsets of the request and response fields, for hot paths that read and write slots with
+ * a DataView directly (no object per request); taken from the layouts above, so they cannot drift.
+ */
+export const BLKIF_OFFSETS = {
+  reqOperation: blkifRequest.offsetOf('operation'),
+  reqNrSegments: blkifRequest.offsetOf('nrSegments'),
+  reqHandle: blkifRequest.offsetOf('handle'),
+  reqId: blkifRequest.offsetOf('id'),
+  reqSector: blkifRequest.offsetOf('sectorNumber'),
+  reqSeg0: blkifRequest.offsetOf('seg', 0),
+  segBytes: blkifSegment.size,
+  segGref: blkifSegment.offsetOf('gref'),
+  segFirst: blkifSegment.offsetOf('firstSect'),
+  segLast: blkifSegment.offsetOf('lastSect'),
+  rspId: blkifResponse.offsetOf('id'),
+  rspOperation: blkifResponse.offsetOf('operation'),
+  rspStatus: blkifResponse.offsetOf('status'),
+} as const;
+
 /** A ring slot holds the larger of request and response. */
 export const BLKIF_ENTRY_BYTES = Math.max(blkifRequest.size, blkifResponse.size);
 export const BLKIF_RING_ENTRIES_PER_PAGE = ringEntries(4096, BLKIF_ENTRY_BYTES);

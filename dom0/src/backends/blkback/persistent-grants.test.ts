@@ -3,6 +3,7 @@ import { BackRing, BLKIF_ENTRY_BYTES, BLKIF_OP, BLKIF_RSP } from '@xenlab/ring-b
 import { DomId, Gfn, GTF, GrantRef } from '@xenlab/xen-public';
 import { describe, expect, it } from 'vitest';
 import { BlkbackDevice, DiskImage, PersistentGrants } from './index.ts';
+import type { BlockDisk } from './disk-image.ts';
 import type { GrantMapInterface, GrantMapOp } from './grant-copy.ts';
 import { InMemoryGrantCopy, InMemoryGrantMap } from './testing/in-memory-grant-table.ts';
 import { DOM0, FakeGuest, GUEST, patternedImage, RawFront } from './testing/raw-front.ts';
@@ -22,9 +23,10 @@ class CountingMap implements GrantMapInterface {
   }
 }
 
-function setup(opts: { limit?: number; persistent?: boolean; pollUs?: number } = {}) {
+function setup(opts: { limit?: number; persistent?: boolean; pollUs?: number; disk?: (d: DiskImage) => BlockDisk } = {}) {
   const img = patternedImage(SECTORS);
-  const disk = DiskImage.open(img.path);
+  const image = DiskImage.open(img.path);
+  const disk = opts.disk ? opts.disk(image) : image;
   const guest = new FakeGuest(32);
   const domains = new Map([[GUEST, guest]]);
   const grants = new InMemoryGrantCopy(DOM0, domains);
@@ -46,7 +48,7 @@ function setup(opts: { limit?: number; persistent?: boolean; pollUs?: number } =
     log: (l) => logs.push(l),
     logLimit: 100,
   });
-  const image = () => new Uint8Array(readFileSync(img.path));
+  const imageBytes = () => new Uint8Array(readFileSync(img.path));
   const sector = (s: number, n = 1) => img.bytes.subarray(s * 512, (s + n) * 512);
   const read = async (id: bigint, sectorNo: number, gref: number) => {
     front.put({ operation: BLKIF_OP.READ, id, sector: sectorNo, segs: [{ gref, firstSect: 0, lastSect: 7 }] });
@@ -54,7 +56,7 @@ function setup(opts: { limit?: number; persistent?: boolean; pollUs?: number } =
     await dev.kick();
     return front.responses();
   };
-  return { img, guest, grants, inner, gm, persistent: persistent!, front, dev, logs, image, sector, read };
+  return { img, guest, grants, inner, gm, persistent: persistent!, front, dev, logs, image: imageBytes, sector, read };
 }
 
 describe('blkback persistent grants', () => {
@@ -245,5 +247,90 @@ describe('blkback polling a busy ring', () => {
     expect(t.dev.counters).toMatchObject({ pollMisses: 1, idles: 1 });
     t.front.put({ operation: BLKIF_OP.READ, id: 2n, sector: 0, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
     expect(t.front.push()).toBe(true);
+  });
+});
+
+describe('blkback\'s merged hot path (persistent grants)', () => {
+  /** Maps grefs for guest frames `gfns` (one request each, to warm the table), returns them. */
+  const warm = async (t: ReturnType<typeof setup>, gfns: number[]) => {
+    const grefs = gfns.map((g) => t.guest.grant(g));
+    for (const [i, g] of grefs.entries()) await t.read(BigInt(1000 + i), 0, g);
+    return grefs;
+  };
+
+  it('consecutive READs of adjacent sectors are one disk call; ids (all 64 bits) and order are kept', async () => {
+    const t = setup();
+    const grefs = await warm(t, [10, 11, 12, 13, 14, 15]);
+    const before = { ...t.dev.counters };
+    const ids = [0xdeadbeef00000001n, 2n, 0xffffffffffffffffn];
+    // Three requests, 2 pages each, sectors 40..87 back to back (frames 10..15 are adjacent).
+    for (let k = 0; k < 3; k++) {
+      t.front.put({ operation: BLKIF_OP.READ, id: ids[k]!, sector: 40 + k * 16, segs: [0, 1].map((j) => ({ gref: grefs[k * 2 + j]!, firstSect: 0, lastSect: 7 })) });
+    }
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses()).toEqual(ids.map((id) => ({ id, operation: BLKIF_OP.READ, status: BLKIF_RSP.OKAY })));
+    for (let i = 0; i < 6; i++) expect(t.guest.page(10 + i)).toEqual(t.sector(40 + i * 8, 8));
+    expect(t.dev.counters.mergedIos - before.mergedIos).toBe(1);
+    expect(t.dev.counters.mergedRequests - before.mergedRequests).toBe(3);
+    expect(t.dev.counters.reads - before.reads).toBe(3);
+    expect(t.dev.counters.bytesRead - before.bytesRead).toBe(3 * 8192);
+    expect(t.gm.calls.length).toBe(6); // the warm-up's maps only
+  });
+
+  it('a gap in sectors, a change of direction or a partial segment splits the run; a WRITE then a READ of it sees the new data', async () => {
+    const t = setup();
+    const [a, b, c] = await warm(t, [20, 21, 22]);
+    const before = t.dev.counters.mergedIos;
+    t.guest.page(21)!.fill(0x3c);
+    t.front.put({ operation: BLKIF_OP.READ, id: 1n, sector: 8, segs: [{ gref: a!, firstSect: 0, lastSect: 7 }] });
+    t.front.put({ operation: BLKIF_OP.WRITE, id: 2n, sector: 16, segs: [{ gref: b!, firstSect: 0, lastSect: 7 }] });
+    t.front.put({ operation: BLKIF_OP.READ, id: 3n, sector: 16, segs: [{ gref: c!, firstSect: 2, lastSect: 3 }] });
+    t.front.put({ operation: BLKIF_OP.READ, id: 4n, sector: 100, segs: [{ gref: a!, firstSect: 0, lastSect: 0 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses().map((r) => [r.id, r.operation, r.status])).toEqual([[1n, 0, 0], [2n, 1, 0], [3n, 0, 0], [4n, 0, 0]]);
+    expect(t.dev.counters.mergedIos - before).toBe(4);
+    // Request 3 read sectors 16..17 (just written) into bytes 1024..2047 of frame 22 only.
+    expect(t.guest.page(22)!.subarray(1024, 2048).every((x) => x === 0x3c)).toBe(true);
+    expect(t.guest.page(22)!.subarray(0, 1024)).toEqual(t.sector(0, 2));
+    expect(t.image().subarray(16 * 512, 24 * 512).every((x) => x === 0x3c)).toBe(true);
+  });
+
+  it('a failed merged I/O is retried request by request, so only the request that fails gets an error', async () => {
+    const BAD = 60;
+    const t = setup({
+      disk: (d) => ({
+        sectors: d.sectors,
+        readOnly: false,
+        readv: (bufs, sector) => {
+          const n = bufs.reduce((x, b) => x + b.byteLength / 512, 0);
+          if (sector <= BAD && BAD < sector + n) throw new Error('EIO (test: bad sector 60)');
+          d.readv(bufs, sector);
+        },
+        writev: (bufs, sector) => d.writev(bufs, sector),
+        flush: () => d.flush(),
+        discard: (s, n) => d.discard(s, n),
+      }),
+    });
+    const grefs = await warm(t, [10, 11, 12]);
+    for (let k = 0; k < 3; k++) t.front.put({ operation: BLKIF_OP.READ, id: BigInt(k + 1), sector: 48 + k * 8, segs: [{ gref: grefs[k]!, firstSect: 0, lastSect: 7 }] });
+    t.front.push();
+    await t.dev.kick();
+    expect(t.front.responses().map((r) => r.status)).toEqual([BLKIF_RSP.OKAY, BLKIF_RSP.ERROR, BLKIF_RSP.OKAY]);
+    expect(t.guest.page(10)).toEqual(t.sector(48, 8));
+    expect(t.guest.page(12)).toEqual(t.sector(64, 8));
+    expect(t.logs.some((l) => l.includes('id 2') && l.includes('bad sector 60'))).toBe(true);
+  });
+
+  it('a request naming a gref not mapped yet leaves the hot path (mapped once by the general path), then joins it', async () => {
+    const t = setup();
+    const g = t.guest.grant(9);
+    const before = t.dev.counters.mergedIos;
+    expect((await t.read(1n, 0, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.dev.counters.mergedIos).toBe(before);
+    expect((await t.read(2n, 8, g))[0]!.status).toBe(BLKIF_RSP.OKAY);
+    expect(t.dev.counters.mergedIos).toBe(before + 1);
+    expect(t.guest.page(9)).toEqual(t.sector(8, 8));
   });
 });

@@ -19,7 +19,7 @@ import type { GrantMapInterface } from './grant-copy.ts';
 
 const PAGE = 4096;
 
-export const DEFAULT_PERSISTENT_GRANTS = 256;
+export const DEFAULT_PERSISTENT_GRANTS = 1056;
 
 export interface PersistentGrantCounters {
   /** Grefs mapped now. */

@@ -12,8 +12,11 @@ import { MemoryBackend } from './memory-backend.ts';
 export const DOM0 = DomId(0);
 export const RING_GFN = 0x9f;
 
-/** `poolFrames`: with `info.persistent`, blkfront's persistent pool is guest frames 0x60.. (that many). */
-export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}, poolFrames = 16) {
+/**
+ * `poolFrames`: with `info.persistent`, blkfront's persistent pool is guest frames 0x60.. (that many);
+ * `direct`: how many of the caller's frames it may grant persistently in place.
+ */
+export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}, poolFrames = 16, direct = 0) {
   const ram = new Uint8Array(0x100000);
   const pages = Array.from({ length: 256 }, (_, g) => ram.subarray(g * 4096, (g + 1) * 4096));
   const frame = new GrantFrame(new ArrayBuffer(4096), 0);
@@ -32,6 +35,7 @@ export function guestWithDisk(sectors = 2048, info: Partial<BlkDiskInfo> = {}, p
     persistent: {
       frames: Array.from({ length: poolFrames }, (_, i) => ({ gfn: Gfn(0x60 + i), bytes: pages[0x60 + i]! })),
       page: (g) => pages[g],
+      direct,
     },
   });
   for (let i = 0; i < backend.disk.length; i++) backend.disk[i] = (i * 7 + (i >> 9)) & 0xff;

@@ -11,7 +11,8 @@ import { GTF, type DomId, type GrantFrame } from '@xenlab/xen-public';
 export class MemoryBackend {
   readonly ring: BackRing;
   readonly disk: Uint8Array;
-  readonly seen: Array<{ operation: number; sector: number; segments: number }> = [];
+  /** Each request served: its operation, first sector, segment count and the guest frames its grefs named. */
+  readonly seen: Array<{ operation: number; sector: number; segments: number; frames: number[] }> = [];
   /** Override a request's status (by arrival order) to test error paths. */
   failNext: number[] = [];
   notifications = 0;
@@ -38,7 +39,8 @@ export class MemoryBackend {
         for (let i = 0; i < n; i++) {
           this.ring.copyRequest(slot);
           const r = blkifRequest.read(view, 0);
-          this.seen.push({ operation: r.operation, sector: r.sectorNumber, segments: r.nrSegments });
+          const frames: number[] = [];
+          this.seen.push({ operation: r.operation, sector: r.sectorNumber, segments: r.nrSegments, frames });
           let status: number = this.failNext.shift() ?? BLKIF_RSP.OKAY;
           if (status === BLKIF_RSP.OKAY && (r.operation === BLKIF_OP.READ || r.operation === BLKIF_OP.WRITE)) {
             let sector = r.sectorNumber;
@@ -46,6 +48,7 @@ export class MemoryBackend {
               const seg = blkifSegment.read(view, blkifRequest.offsetOf('seg', s));
               const flags = this.grantFrame.flags(seg.gref);
               const pg = this.page(this.grantFrame.frame(seg.gref));
+              frames.push(this.grantFrame.frame(seg.gref));
               const write = r.operation === BLKIF_OP.WRITE;
               if ((flags & GTF.type_mask) !== GTF.permit_access || this.grantFrame.domid(seg.gref) !== this.self || !pg || (!write && flags & GTF.readonly)) {
                 status = BLKIF_RSP.ERROR;
