@@ -67,6 +67,19 @@ describe('per-domain counters', () => {
     expect(() => dispatch(ctxOf(hv, dom0), 'sysctl', 'xenlab_domain_counters', { domain: 999 })).toThrow(/no domain 999/);
   });
 
+  it('a mark waits for the domain\'s running worker slice, whose counts arrive at its end', async () => {
+    const { hv, dom0 } = makeHost();
+    const d = makeGuest(hv);
+    hv.sliceStarted(d);
+    const marked = dispatch(ctxOf(hv, dom0), 'domctl', 'xenlab_counters_mark', { domain: d.domid, label: 'BENCH' });
+    expect(marked).toBeInstanceOf(Promise);
+    d.countAll({ 'exits.total': 5 });
+    hv.sliceEnded(d);
+    await expect(marked).resolves.toBe(0);
+    expect(d.counterMarks[0]!.counters['exits.total']).toBe(5);
+    expect(hv.markCounters(d, 'again', {})).toBeUndefined();
+  });
+
   it('countExit keys: totals, by reason, by port and by MMIO page', () => {
     const c: Record<string, number> = {};
     countExit(c, 'pio', 0x1f7);

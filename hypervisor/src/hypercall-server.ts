@@ -154,16 +154,22 @@ export class HypercallServer {
     };
     try {
       const ret = dispatch(ctx, msg!.hypercall, msg!.cmd, msg!.arg);
-      this.reply(conn, { id, ok: true, ret });
+      // A handler that must wait (a counter mark until the domain's running slices end) answers later.
+      if (ret instanceof Promise) void ret.then((r: unknown) => this.reply(conn, { id, ok: true, ret: r }), (e: unknown) => this.fail(conn, id, msg!, d, e));
+      else this.reply(conn, { id, ok: true, ret });
     } catch (e) {
-      const err = toXenError(e);
-      this.stats.errors++;
-      if (err.internal) {
-        this.stats.internalErrors++;
-        this.hv.log(`hypercall ${String(msg!.hypercall)}/${String(msg!.cmd)} from d${d.domid} failed internally: ${err.message}`);
-      }
-      this.reply(conn, { id, ok: false, errno: err.errno, ret: err.ret, message: err.message });
+      this.fail(conn, id, msg!, d, e);
     }
+  }
+
+  private fail(conn: Conn, id: number, msg: Record<string, unknown>, d: Domain, e: unknown): void {
+    const err = toXenError(e);
+    this.stats.errors++;
+    if (err.internal) {
+      this.stats.internalErrors++;
+      this.hv.log(`hypercall ${String(msg.hypercall)}/${String(msg.cmd)} from d${d.domid} failed internally: ${err.message}`);
+    }
+    this.reply(conn, { id, ok: false, errno: err.errno, ret: err.ret, message: err.message });
   }
 
   private setup(conn: Conn, id: number, setup: unknown): void {

@@ -60,7 +60,8 @@ export interface CallContext {
 
 const CONTEXT_REGS = ['cs', 'ip', 'ss', 'sp', 'ds', 'es', 'flags', 'ax', 'bx', 'cx', 'dx', 'si', 'di', 'bp'] as const;
 
-type Handler<H extends HypercallNameT, C extends SubOp<H>> = (ctx: CallContext, arg: unknown) => HcRet<H, C>;
+/** A handler answers at once, or (a counter mark waiting for running slices to end) with a promise. */
+type Handler<H extends HypercallNameT, C extends SubOp<H>> = (ctx: CallContext, arg: unknown) => HcRet<H, C> | Promise<HcRet<H, C>>;
 export type DispatchTable = { [H in HypercallNameT]: { [C in SubOp<H>]: Handler<H, C> } };
 
 const priv = (ctx: CallContext): void => ctx.hv.requirePrivileged(ctx.caller);
@@ -451,8 +452,8 @@ export const hypercalls: DispatchTable = {
       const o = obj(a);
       const id = u16(o.domain, 'domain');
       const d = id === DOMID_SELF || id === ctx.caller.domid ? ctx.caller : ctlDomain(ctx, id);
-      ctx.hv.markCounters(d, str(o.label, 'label', 32), counterRecord(o.extra));
-      return 0;
+      const done = ctx.hv.markCounters(d, str(o.label, 'label', 32), counterRecord(o.extra));
+      return done ? done.then(() => 0 as const) : 0;
     },
     setdomainhandle: (ctx, a) => {
       const o = obj(a);

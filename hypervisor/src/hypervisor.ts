@@ -76,6 +76,8 @@ export interface HypervisorOptions {
 
 /** Destroyed domains whose final counters are kept for `domainCounters`. */
 const RETIRED_COUNTERS = 32;
+/** Longest a counter mark waits for a running slice of its domain (slices are ~1 ms). */
+const MARK_WAIT_MS = 50;
 const ALL_CDF = Object.values(XEN_DOMCTL_CDF).reduce((a, b) => a | b, 0);
 const DEFAULT_MAX_EVTCHN_PORT = 1023;
 
@@ -432,10 +434,48 @@ export class Hypervisor {
     this.gnttab.releaseMappings(d);
   }
 
-  /** domctl xenlab_counters_mark: snapshot `d`'s counters now, with the marking process's own. */
-  markCounters(d: Domain, label: string, extra: Record<string, number>): void {
-    if (d.counterMarks.length >= MAX_COUNTER_MARKS) d.counterMarks.shift();
-    d.counterMarks.push({ label, t_ns: this.now(), counters: { ...d.counters }, extra });
+  /** Slices of each domain's vCPUs running on pCPU workers now: their counts arrive when they end. */
+  private readonly slicesRunning = new Map<Domain, number>();
+  private readonly sliceWaiters = new Map<Domain, (() => void)[]>();
+
+  /** A pCPU worker started / ended (and counted) a slice of `d`. */
+  sliceStarted(d: Domain): void {
+    this.slicesRunning.set(d, (this.slicesRunning.get(d) ?? 0) + 1);
+  }
+
+  sliceEnded(d: Domain): void {
+    const n = (this.slicesRunning.get(d) ?? 1) - 1;
+    if (n > 0) return void this.slicesRunning.set(d, n);
+    this.slicesRunning.delete(d);
+    for (const w of this.sliceWaiters.get(d) ?? []) w();
+    this.sliceWaiters.delete(d);
+  }
+
+  /**
+   * domctl xenlab_counters_mark: snapshot `d`'s counters, with the marking process's own. A vCPU
+   * of `d` in a slice on a pCPU worker (an HVM vCPU waiting there for the ioreq its device model
+   * marks on) has counts not added yet: the snapshot waits for those slices to end (bounded by
+   * MARK_WAIT_MS), and the promise says when it was taken.
+   */
+  markCounters(d: Domain, label: string, extra: Record<string, number>): Promise<void> | undefined {
+    const take = (): void => {
+      if (d.counterMarks.length >= MAX_COUNTER_MARKS) d.counterMarks.shift();
+      d.counterMarks.push({ label, t_ns: this.now(), counters: { ...d.counters }, extra });
+    };
+    if (!this.slicesRunning.has(d)) return void take();
+    return new Promise<void>((resolve) => {
+      let done = false;
+      const fire = () => {
+        if (done) return;
+        done = true;
+        take();
+        resolve();
+      };
+      const list = this.sliceWaiters.get(d) ?? [];
+      list.push(fire);
+      this.sliceWaiters.set(d, list);
+      setTimeout(fire, MARK_WAIT_MS).unref();
+    });
   }
 
   /** sysctl xenlab_domain_counters: live counters, or the final ones of a recently destroyed domain. */

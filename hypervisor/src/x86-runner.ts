@@ -175,6 +175,7 @@ export class X86Runner extends X86RunnerBase {
       exits,
     });
     d.countAll(exits);
+    d.count('instructions', r.instructions);
     this.stats.instructions += r.instructions;
     return outcome(v, r, () => cpu.getState());
   }

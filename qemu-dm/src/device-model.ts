@@ -28,7 +28,7 @@
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
-import { HVM_PARAM, HypercallClient, IOREQ_DATA_IS_PTR, IOREQ_DIR_BIT, IOREQ_TYPE, SHUTDOWN, XEN_DMOP_IO_RANGE, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
+import { ConsoleMarks, HVM_PARAM, HypercallClient, IOREQ_DATA_IS_PTR, IOREQ_DIR_BIT, IOREQ_TYPE, SHUTDOWN, XEN_DMOP_IO_RANGE, SharedInfoPage, hostLayout, ioreq, type HostLayout } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 import { XenstoreClient } from '@xenlab/xenstore-client';
 import { BIOS_LOAD_ADDRESS, loadBiosImage } from './bios.ts';
@@ -144,11 +144,15 @@ export class DeviceModel {
   readonly counters: IoreqCounters = { served: 0, malformed: 0, ignoredTypes: 0 };
   readonly exits = { pio: 0, pioRep: 0, mmio: 0, total: 0 };
   private irqRaised = 0;
+  /** `dm_op set_isa_irq_level` calls (raise and lower). */
+  private irqCalls = 0;
   /** Host ms spent serving requests: the device model, the answer and handing the send to the socket. */
   private readonly timing = { servingMs: 0, sendMs: 0 };
   private readonly marks: DeviceModelMark[] = [];
   private readonly lines: DeviceModelMark[] = [];
   private lineBuf = '';
+  /** The workload's BEGIN/BENCH lines on COM1: mark the domain's counters before answering that ioreq. */
+  private readonly consoleMarks = new ConsoleMarks();
   private lineStart: DeviceModelMark['start'];
   private wakeups = 0;
   /** Answers signalled on the answer doorbell (shared memory) rather than the hypercall socket. */
@@ -179,6 +183,7 @@ export class DeviceModel {
       memoryBytes,
       irq: (line, level) => {
         if (level) this.irqRaised++;
+        this.irqCalls++;
         // Ordered on the hypercall socket: the level reaches the PIC before our answer to the slot.
         void hc.call('dm_op', 'set_isa_irq_level', { domid: o.domid, isa_irq: line, level: level ? 1 : 0 }).catch(() => {});
       },
@@ -293,6 +298,7 @@ export class DeviceModel {
 
   private pendingOut: number[] = [];
   private serialOut(b: number, logPath: string): void {
+    this.consoleMarks.write([b]);
     if (b === 0x0a) {
       if (this.lines.length < MAX_MARKS) this.lines.push({ t: performance.now(), exits: { ...this.exits }, line: this.lineBuf.replace(/\r$/, ''), start: this.lineStart });
       this.lineBuf = '';
@@ -337,7 +343,10 @@ export class DeviceModel {
         const ports = si.consume(mine);
         if (ports.length) {
           this.wakeups++;
-          for (const port of ports) this.serve(port);
+          for (const port of ports) {
+            const marking = this.serve(port);
+            if (marking) await marking;
+          }
           continue;
         }
         // Stay awake a little for the next exit (a BIOS disk read is a burst of them), then sleep.
@@ -363,7 +372,8 @@ export class DeviceModel {
     this.bell?.ring(); // wake our own loop; dom0's other processes see a spurious wake-up, which is legal
   }
 
-  private serve(port: number): void {
+  /** Answers one READY slot; a promise when the answer waits for a counter mark (a BEGIN/BENCH line). */
+  private serve(port: number): Promise<void> | void {
     const slot = this.slots.get(port)!;
     const base = slot.vcpu * ioreq.size;
     const bits = this.page.getUint8(base + ioreq.fields.state_bits.offset);
@@ -380,6 +390,33 @@ export class DeviceModel {
     if (type === IOREQ_TYPE.PIO && addr === 0x80 && !(bits & IOREQ_DIR_BIT) && this.marks.length < MAX_MARKS) {
       this.marks.push({ t: performance.now(), value: data & 0xff, exits: { ...this.exits }, servingMs: this.timing.servingMs, sendMs: this.timing.sendMs });
     }
+    const labels = this.consoleMarks.take();
+    if (labels.length) return this.markThenAnswer(labels, port, slot, t0);
+    this.answer(port, slot, t0);
+  }
+
+  /**
+   * The guest's vCPU is still waiting on this ioreq: snapshot its counters with ours
+   * (`domctl xenlab_counters_mark`), then answer, so the mark is exactly at the line's edge.
+   */
+  private async markThenAnswer(labels: string[], port: number, slot: Slot, t0: number): Promise<void> {
+    for (const label of labels) {
+      await this.hc.call('domctl', 'xenlab_counters_mark', { domain: this.o.domid, label, extra: this.flatCounters() }).catch((e: Error) => this.log(`counter mark: ${e.message}`));
+    }
+    this.answer(port, slot, t0);
+  }
+
+  /** Our counters, flat, for a counter mark: ioreqs served, requests by kind, devices, the ATA disk. */
+  flatCounters(): Record<string, number> {
+    const c: Record<string, number> = { 'ioreq.served': this.counters.served, 'dm.pio': this.exits.pio, 'dm.pioRep': this.exits.pioRep, 'dm.mmio': this.exits.mmio, 'dm.total': this.exits.total, 'dm.irqRaised': this.irqRaised, 'dm.irqCalls': this.irqCalls };
+    for (const [dev, st] of Object.entries(this.platform.bus.deviceStats())) {
+      for (const [k, v] of Object.entries(st)) if (typeof v === 'number') c[`dev.${dev}.${k}`] = v;
+    }
+    for (const [k, v] of Object.entries(this.platform.ata?.counters ?? {})) if (typeof v === 'number') c[`ata.${k}`] = v;
+    return c;
+  }
+
+  private answer(port: number, slot: Slot, t0: number): void {
     // The answer: IORESP_READY is already in the slot (serveIoreqSlot); ring the doorbell the
     // hypervisor's pCPUs wait on. Only without one (an older binding) does it go on the socket.
     const tSend = performance.now();

@@ -87,6 +87,8 @@ export const pvBuilder: DomainBuilder = {
       kernel_gfn_start: kernelGfn,
       program_kib: PROGRAM_KIB,
       hypervisor_socket: layout.hypervisorSocket,
+      // xl.cfg `xenlab_write_through = 0` (the benchmark's knob): INT 13h writes return before a flush.
+      ...(cfg.extra?.xenlab_write_through !== undefined ? { write_through: !['0', 'false', 'off'].includes(String(cfg.extra.xenlab_write_through)) } : {}),
       ...(cfg.kernel !== undefined ? { kernel: cfg.kernel } : {}),
     };
     const siPath = join(ctx.dir, 'start-info.json');

@@ -95,6 +95,7 @@ export class ToolstackService {
     destroy: async (a) => (await this.destroy(a.domid), 0),
     shutdown: async (a) => (await this.shutdown(a.domid, a.reason, a.wait === true, a.timeoutMs ?? 60_000), 0),
     'block-list': (a) => this.blockList(a.domid),
+    'device-counters': async (a) => ({ vbd: this.blkback.counters(a.domid) }),
     domain: async (a) => this.summary(this.record(a.domid)),
     domains: async () => [...this.domains.values()].map((r) => this.summary(r)),
   };

@@ -199,7 +199,7 @@ export interface DomainCounterMark {
  * guest code), `evtchn.delivered` (upcalls the hypervisor raised for it: event sends on the
  * shared-memory fast path set the bits themselves and are not seen here), `gnttab.copy.ops|bytes`,
  * `gnttab.map.ops`, `gnttab.unmap.ops` (operations any domain made on this domain's grants).
- * Counters only grow; a benchmark reads them twice (or marks) and takes the difference.
+ * `instructions` (guest instructions retired, counted per slice). Counters only grow; a benchmark reads them twice (or marks) and takes the difference.
  */
 export interface DomainCounters {
   domain: number;

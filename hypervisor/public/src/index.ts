@@ -18,4 +18,5 @@ export * from './evtchn-notify.ts';
 export * from './io/xs-wire.ts';
 export * from './io/xenbus.ts';
 export * from './toolstack.ts';
+export * from './console-marks.ts';
 export * from './process-entry.mjs';

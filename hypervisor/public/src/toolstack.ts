@@ -73,6 +73,18 @@ export interface ToolstackBlockDevice {
   target: string;
 }
 
+/**
+ * A domain's virtual block devices' backend counters (blkback's `BlkbackCounters`, its grant
+ * copy/map hypercall counters and, when negotiated, its persistent-grant counters), live while
+ * the device is connected, or the last values once it disconnected (kept for a while after the
+ * domain went, so a benchmark can read them after the guest powered off).
+ */
+export interface ToolstackVbdCounters {
+  devid: number;
+  live: boolean;
+  counters: Record<string, number>;
+}
+
 /** Every toolstack operation: [argument, result]. */
 export interface ToolstackTable {
   create: [{ config: ToolstackDomainConfig; paused?: boolean }, ToolstackDomainSummary];
@@ -80,6 +92,8 @@ export interface ToolstackTable {
   /** Writes `control/shutdown`; with `wait`, replies once the domain is gone (or restarted). */
   shutdown: [{ domid: number; reason: 'poweroff' | 'reboot'; wait?: boolean; timeoutMs?: number }, 0];
   'block-list': [{ domid: number }, ToolstackBlockDevice[]];
+  /** xenlab: backend counters of the domain's devices (dom0's side of a benchmark's explanation). */
+  'device-counters': [{ domid: number }, { vbd: ToolstackVbdCounters[] }];
   domain: [{ domid: number }, ToolstackDomainSummary];
   domains: [null, ToolstackDomainSummary[]];
 }
@@ -121,4 +135,9 @@ export interface PvStartInfo {
   program_kib: number;
   /** The hypervisor's socket. */
   hypervisor_socket: string;
+  /**
+   * xenlab: INT 13h writes are write-through (a BLKIF_OP_FLUSH_DISKCACHE before the call
+   * returns); default true. From xl.cfg `xenlab_write_through = 0|1`.
+   */
+  write_through?: boolean;
 }

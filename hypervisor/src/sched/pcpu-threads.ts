@@ -59,6 +59,7 @@ const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte()
 /** A slice's exits into its domain's counters: what left the CPU, and who served it. */
 function countSlice(d: Domain, r: SliceReply): void {
   d.countAll(r.exits);
+  d.count('instructions', r.instructions);
   const local = r.platformExits + r.ioreqCounters.unclaimed;
   if (local) d.count('exits.hypervisor', local);
   if (r.ioreqCounters.sent) {
@@ -145,7 +146,11 @@ export class WorkerX86Runner extends X86RunnerBase {
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);
       this.onPcpu[pcpu % this.workers.length] = v;
       if (pb) this.hv.platform.onWorker.add(v);
+      this.hv.sliceStarted(v.domain);
       w.postMessage(req);
+    }).catch((e: unknown) => {
+      this.hv.sliceEnded(v.domain);
+      throw e;
     });
     this.onPcpu[pcpu % this.workers.length] = undefined;
     this.hv.platform.onWorker.delete(v);
@@ -155,6 +160,7 @@ export class WorkerX86Runner extends X86RunnerBase {
     this.stats.unclaimedIo += reply.unclaimed;
     this.hv.ioreq.addWorkerCounters(reply.ioreqCounters);
     countSlice(v.domain, reply);
+    this.hv.sliceEnded(v.domain);
     this.hv.platform.addInjected(reply.injected);
     // Re-arm the tick if needed and deliver what the PIC held for the worker (it took the rest).
     if (v.domain.isHvm) this.hv.platform.changed(v.domain, reply.platformExits);

@@ -33,7 +33,7 @@ export function toToolstackConfig(c: XlConfig): ToolstackDomainConfig {
     onReboot: c.onReboot,
     onCrash: c.onCrash,
     ...(c.uuid !== undefined ? { uuid: c.uuid } : {}),
-    extra: { ...(c.boot !== undefined ? { boot: c.boot } : {}), serial: [...c.serial] },
+    extra: { ...(c.boot !== undefined ? { boot: c.boot } : {}), serial: [...c.serial], ...xenlabSettings(c) },
   };
 }
 
@@ -115,4 +115,14 @@ export async function cmdBlockList(host: Host, argv: string[]): Promise<void> {
     const n = (v: number | null, w: number) => String(v ?? -1).padEnd(w);
     out(`${String(d.devid).padEnd(5)} ${String(d.backendId).padEnd(3)} ${String(domid).padEnd(6)} ${n(d.frontendState, 5)} ${n(d.eventChannel, 6)} ${n(d.ringRef, 8)} ${d.backendPath.padEnd(30)}`);
   }
+}
+
+/**
+ * xenlab's own xl.cfg keys (`xenlab_disk_mode = "dma"`, `xenlab_write_through = 0`), passed to the
+ * builders verbatim in `extra`: each builder reads the ones it knows.
+ */
+function xenlabSettings(c: XlConfig): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, s] of c.settings) if (k.startsWith('xenlab_') && !('items' in s.value)) out[k] = s.value.text;
+  return out;
 }

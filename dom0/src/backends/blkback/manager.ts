@@ -42,7 +42,12 @@ interface Vbd {
   watch: WatchStream | undefined;
   /** Torn down: the driver's late steps must not write (they would re-create removed nodes). */
   dead: boolean;
+  /** The counters when the ring last disconnected (`counters()` answers them once the device is gone). */
+  final?: Record<string, number>;
 }
+
+/** Devices whose last counters `counters()` keeps after teardown. */
+const RETIRED_VBDS = 32;
 
 export class BlkbackManager {
   private readonly vbds = new Map<string, Vbd>();
@@ -70,6 +75,22 @@ export class BlkbackManager {
   devices(domid: number): { devid: number; path: string; counters: BlkbackDevice['counters'] | undefined; persistent: BlkbackDevice['persistentCounters'] }[] {
     return [...this.vbds.values()].filter((v) => v.domid === domid).map((v) => ({ devid: v.devid, path: v.path, counters: v.device?.counters, persistent: v.device?.persistentCounters }));
   }
+
+  /**
+   * Counters of `domid`'s vbds, flat (`blkback.*`, `gntcopy.*`, `gntmap.*`, `persistent.*`): live
+   * for a connected device, else the values at its last disconnect (kept for the last few
+   * torn-down devices too).
+   */
+  counters(domid: number): { devid: number; live: boolean; counters: Record<string, number> }[] {
+    const out = [...this.vbds.values()].filter((v) => v.domid === domid).map((v) => {
+      const live = v.device !== undefined;
+      return { devid: v.devid, live, counters: (live ? vbdCounters(v) : v.final) ?? {} };
+    });
+    for (const r of this.retired) if (r.domid === domid && !out.some((o) => o.devid === r.devid)) out.push({ devid: r.devid, live: false, counters: r.counters });
+    return out;
+  }
+
+  private readonly retired: { domid: number; devid: number; counters: Record<string, number> }[] = [];
 
   /** Tears down every device of `domid` (the domain is being destroyed). */
   detach(domid: number): Promise<void> {
@@ -183,6 +204,7 @@ export class BlkbackManager {
   private async disconnectRing(v: Vbd): Promise<void> {
     const r = v.ring;
     const dev = v.device;
+    if (dev) v.final = vbdCounters(v);
     v.ring = undefined;
     v.device = undefined;
     if (!r) return;
@@ -198,8 +220,25 @@ export class BlkbackManager {
   private async teardown(v: Vbd): Promise<void> {
     v.dead = true;
     this.vbds.delete(v.path);
+    const last = v.device ? vbdCounters(v) : v.final;
+    if (last) {
+      this.retired.push({ domid: v.domid, devid: v.devid, counters: last });
+      if (this.retired.length > RETIRED_VBDS) this.retired.shift();
+    }
     if (v.watch) await this.h.xs.unwatch(v.watch).catch(() => {});
     await this.disconnectRing(v);
     v.disk?.close();
   }
+}
+
+/** One vbd's counters, flat: blkback's, its grant copy/map hypercalls, its persistent grants. */
+function vbdCounters(v: Vbd): Record<string, number> {
+  const c: Record<string, number> = {};
+  const put = (prefix: string, o: object | undefined) => {
+    for (const [k, x] of Object.entries(o ?? {})) if (typeof x === 'number') c[`${prefix}.${k}`] = x;
+  };
+  put('blkback', v.device?.counters);
+  put('gntcopy', v.grants?.counters);
+  put('persistent', v.device?.persistentCounters);
+  return c;
 }
