@@ -22,6 +22,11 @@
  *                   0 (the disk is read straight into the mapped page). HVM: qemu-dm writes every
  *                   sector into guest RAM (DMA or `rep insw`).
  *   instructions    guest instructions in the phase (HVM includes the virtual BIOS's driver code).
+ *
+ * On a host (host-counters.ts) the same raw keys come from the processes' own counters, except
+ * `hypercalls`, which is then counted (`host.hypercalls`: the domain's own hypercalls, plus
+ * dom0's grant hypercalls for it (PV) or qemu-dm's IRQ-level calls (HVM)): event sends there
+ * mostly take the shared-memory fast path and are no hypercalls at all.
  */
 import type { Counters, GuestPath } from './protocol.ts';
 
@@ -57,7 +62,7 @@ export function explain(path: GuestPath, c: Counters, instructions: number): Exp
       vmExits: 0,
       ioreqs: 0,
       trapBounces: sum(c, 'trap.'),
-      hypercalls: g(c, 'evtchn.frontToBack') + g(c, 'evtchn.backToFront') + g(c, 'evtchn.consoleSends') + g(c, 'gntcopy.calls') + g(c, 'gntmap.mapCalls') + g(c, 'gntmap.unmapCalls'),
+      hypercalls: c['host.hypercalls'] ?? g(c, 'evtchn.frontToBack') + g(c, 'evtchn.backToFront') + g(c, 'evtchn.consoleSends') + g(c, 'gntcopy.calls') + g(c, 'gntmap.mapCalls') + g(c, 'gntmap.unmapCalls'),
       notifySent: g(c, 'blkfront.notificationsSent') + g(c, 'blkback.notificationsSent') + g(c, 'console.notificationsSent'),
       notifySuppressed: g(c, 'blkfront.notificationsSuppressed') + g(c, 'blkback.notificationsSuppressed'),
       ringRequests: g(c, 'blkfront.requests'),
@@ -71,7 +76,7 @@ export function explain(path: GuestPath, c: Counters, instructions: number): Exp
     vmExits: g(c, 'exits.total'),
     ioreqs: g(c, 'exits.ioreq'),
     trapBounces: 0,
-    hypercalls: g(c, 'exits.ioreq'),
+    hypercalls: c['host.hypercalls'] ?? g(c, 'exits.ioreq'),
     notifySent: 2 * g(c, 'exits.ioreq'),
     notifySuppressed: 0,
     ringRequests: g(c, 'ata.commands'),

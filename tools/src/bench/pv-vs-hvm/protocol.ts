@@ -70,6 +70,8 @@ export interface GuestRunResult {
   phaseInstructions: number;
   /** Counter deltas over the phase. */
   counters: Counters;
+  /** Explanation quantities (explain.ts keys) the backend could not measure: reported as missing, never 0. */
+  missing?: string[];
   /** Host milliseconds from the start of the job to the guest's power-off. */
   totalMs: number;
   totalInstructions: number;

@@ -129,7 +129,7 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
 
 function explanationTable(sc: ScenarioResult, variants: number): string {
   const head = sc.results.map((r) => `<th>${esc(pathName(r, variants))}</th>`).join('');
-  const rows = EXPLAIN_KEYS.map((k) => `<tr><td>${esc(EXPLAIN_LABELS[k])}</td>${sc.results.map((r) => `<td class="n">${fmt(r.explanation[k])}</td>`).join('')}</tr>`).join('\n');
+  const rows = EXPLAIN_KEYS.map((k) => `<tr><td>${esc(EXPLAIN_LABELS[k])}</td>${sc.results.map((r) => `<td class="n">${Number.isNaN(r.explanation[k]) ? 'missing' : fmt(r.explanation[k])}</td>`).join('')}</tr>`).join('\n');
   return `<table><thead><tr><th>per ${esc(sc.unit)}</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 

@@ -232,14 +232,20 @@ function toRepetition(sc: Scenario, params: number[], rep: number, path: GuestPa
     totalMs: r.totalMs,
     units,
     counters: r.counters,
-    explanation: perUnit(explain(path, r.counters, r.phaseInstructions), units),
+    explanation: withMissing(perUnit(explain(path, r.counters, r.phaseInstructions), units), r.missing),
   };
+}
+
+/** Quantities the backend could not measure are NaN (the report shows them as missing). */
+function withMissing(e: Explanation, missing: readonly string[] | undefined): Explanation {
+  for (const k of missing ?? []) if ((EXPLAIN_KEYS as readonly string[]).includes(k)) e[k as keyof Explanation] = NaN;
+  return e;
 }
 
 function summarizePath(path: GuestPath, v: Variant, backend: string, reps: Repetition[]): PathResult {
   const ok = reps.filter((r) => r.ok);
   const explanation = {} as Explanation;
-  for (const k of EXPLAIN_KEYS) explanation[k] = median(ok.map((r) => r.explanation[k]));
+  for (const k of EXPLAIN_KEYS) explanation[k] = median(ok.map((r) => r.explanation[k]).filter((v) => Number.isFinite(v)));
   // The repetition closest to the median value stands for the by-port and by-vector breakdowns.
   const metric = summarize(reps.map((r) => r.value));
   const typical = [...ok].sort((a, b) => Math.abs(a.value - metric.median) - Math.abs(b.value - metric.median))[0];
