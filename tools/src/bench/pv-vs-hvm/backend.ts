@@ -7,7 +7,7 @@
  *               wires the PV shim + blkfront/blkback (PV) or qemu-dm's test machine (HVM) around
  *               the x86 CPU in one process. Both paths share one warm child; jobs go one at a time.
  *   host        `HostBackend` (host-backend.ts): `xl create` on a booted xenlab host, the phase
- *               timed from the console log; counters and driver knobs are not carried yet.
+ *               timed and counted between the counter marks the shim / qemu-dm take (host-counters.ts).
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
