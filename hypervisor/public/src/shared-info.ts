@@ -98,11 +98,18 @@ export class SharedInfoPage {
     return (BigInt(Atomics.load(this.u32, w + 1)) << 32n) | BigInt(Atomics.load(this.u32, w));
   }
 
-  /** Test-and-set the selector bit for `port`'s word on `vcpu`; true if newly set. */
+  /**
+   * Test-and-set the selector bit for `port`'s word on `vcpu`; true if newly set. A bit seen
+   * already set is left alone without a locked write: test-and-set would change nothing at that
+   * instant either, and the guest clears the selector (exchange) before it reads the pending
+   * words, so the pending bit set just before is still found. Consumers that never clear the
+   * selector (`consume`) thus cost the sender no write to the vcpu_info line.
+   */
   private setSel(vcpu: number, port: number): boolean {
     const word = port >>> 6; // u64 word of evtchn_pending
     const w = (vcpu * 64 + 8) / 4 + (word >>> 5);
     const bit = 1 << (word & 31);
+    if (Atomics.load(this.u32, w) & bit) return false;
     return (Atomics.or(this.u32, w, bit) & bit) === 0;
   }
 
@@ -136,12 +143,30 @@ export class SharedInfoPage {
    */
   consume(ports: Iterable<number>): number[] {
     const out: number[] = [];
-    for (const port of ports) {
-      const bit = 1 << (port & 31);
-      if (this.isMasked(port)) continue;
-      if (Atomics.and(this.u32, PENDING_W + (port >>> 5), ~bit) & bit) out.push(port);
-    }
+    for (const port of ports) if (this.take(port)) out.push(port);
     return out;
+  }
+
+  /**
+   * `consume` for one port, without allocating: test-and-clear its pending bit if it is
+   * unmasked; true if it was pending. A clear bit is only read (no locked write), so a waiter
+   * checking before it sleeps leaves the line shared with the sender that will set it.
+   */
+  take(port: number): boolean {
+    const w = PENDING_W + (port >>> 5);
+    const bit = 1 << (port & 31);
+    if ((Atomics.load(this.u32, w) & bit) === 0) return false;
+    if (this.isMasked(port)) return false;
+    return (Atomics.and(this.u32, w, ~bit) & bit) !== 0;
+  }
+
+  /**
+   * Pending and unmasked bits among `bits` of 32-bit pending word `word` (ports `32*word` to
+   * `32*word + 31`), read without clearing: what a waiter watches while it spins.
+   */
+  ready(word: number, bits: number): number {
+    const p = Atomics.load(this.u32, PENDING_W + word) & bits;
+    return p === 0 ? 0 : p & ~Atomics.load(this.u32, MASK_W + word);
   }
 
   /** Xen's 2-level unmask: clear the mask; if pending, raise the selector and upcall. */

@@ -23,6 +23,7 @@ import {
   DOMID_SELF,
   DomId,
   EvtchnNotifier,
+  EvtchnWaiter,
   GNTCOPY,
   GrantFrame,
   Gfn,
@@ -48,15 +49,9 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   }
 }
 
-/** Waits (bounded) until `port` is delivered to vCPU 0 of the page's domain. */
-function waitPort(bell: Doorbell, si: SharedInfoPage, port: number, timeoutMs = 10_000, spinUs = Doorbell.defaultSpinUs): void {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const seen = bell.seq;
-    if (si.consume([port]).length) return;
-    if (Date.now() > deadline) throw new Error(`no event on port ${port} within ${timeoutMs} ms`);
-    bell.wait(seen, 1000, spinUs);
-  }
+/** Waits (bounded) until `port` is delivered: the receiving end of the hot path. */
+function waitPort(waiter: EvtchnWaiter, port: number, timeoutMs = 10_000, spinUs = Doorbell.defaultSpinUs): void {
+  if (waiter.wait(timeoutMs, spinUs).length === 0) throw new Error(`no event on port ${port} within ${timeoutMs} ms`);
 }
 
 /** The two ways a waiter can wait: spinning first (peer awake) or straight to futex sleep. */
@@ -101,6 +96,7 @@ async function peer(argv: string[]): Promise<void> {
   const si = new SharedInfoPage(mm.buffer, hc.info.shared_info_frame * 4096);
   si.scan(0); // bind leaves the new port pending
   const tx = new EvtchnNotifier(mm.buffer, notify, (b, o) => new Doorbell(b, o));
+  const rx = new EvtchnWaiter(si, myBell, [local_port]);
   const plain = SharedMemory.open(bellFile!);
   const ping = new Doorbell(plain.buffer, 0);
   const pong = new Doorbell(plain.buffer, 64);
@@ -109,7 +105,7 @@ async function peer(argv: string[]): Promise<void> {
   for (let r = 0; r < Number(rounds); r++) {
     for (const spin of SPIN_MODES) {
       for (let i = 0; i < Number(count); i++) {
-        waitPort(myBell, si, local_port, r === 0 && i === 0 ? 120_000 : 10_000, spin);
+        waitPort(rx, local_port, r === 0 && i === 0 ? 120_000 : 10_000, spin);
         if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: local_port });
       }
       for (let i = 0; i < Number(count); i++) {
@@ -118,7 +114,7 @@ async function peer(argv: string[]): Promise<void> {
       }
     }
   }
-  process.stdout.write(`done ${JSON.stringify(tx.stats)}\n`);
+  process.stdout.write(`done ${JSON.stringify({ send: tx.stats, receive: rx.stats })}\n`);
   setInterval(() => {}, 1 << 30);
 }
 
@@ -204,6 +200,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
     const myBell = new Doorbell(mm.buffer, hc.info.doorbell_addr);
     const si = new SharedInfoPage(mm.buffer, hc.info.shared_info_frame * 4096);
     const tx = new EvtchnNotifier(mm.buffer, st.notify as EvtchnNotify, (b, o) => new Doorbell(b, o));
+    const rx = new EvtchnWaiter(si, myBell, [p0]);
     const evRtt: number[][] = [[], []];
     const bellRtt: number[][] = [[], []];
     let seen = pong.seq;
@@ -213,7 +210,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
         for (let i = 0; i < count; i++) {
           const t0 = now();
           if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: p0 });
-          waitPort(myBell, si, p0, 10_000, spin);
+          waitPort(rx, p0, 10_000, spin);
           evRtt[m]!.push(now() - t0);
         }
         for (let i = 0; i < count; i++) {
