@@ -46,38 +46,53 @@ const log = (m: string): void => void process.stderr.write(`shim: ${m}\n`);
 
 /**
  * The start info path and token: from argv and XENLAB_DOMAIN_TOKEN, or, with `--wait` (a shim
- * the toolstack started ahead of time, already loaded), one JSON line on stdin. A waiting shim
- * whose stdin closes without a line (dom0 went away) exits.
+ * the toolstack started ahead of time, already loaded), one JSON line on stdin. `xenstore` says
+ * when the domain's xenstore tree is ready: at once from argv; with `--wait`, when a second line
+ * (`go`) comes, so the toolstack can hand over the start info first and write the tree while the
+ * shim connects to the hypervisor. A waiting shim whose stdin closes early (dom0 went away, or
+ * the create was rolled back) exits.
  */
-async function startArgs(): Promise<{ si: PvStartInfo; token: string }> {
+async function startArgs(): Promise<{ si: PvStartInfo; token: string; xenstore: Promise<void> }> {
   if (process.argv[2] !== '--wait') {
     const token = process.env.XENLAB_DOMAIN_TOKEN;
     if (!token) throw new Error('XENLAB_DOMAIN_TOKEN is not set (the toolstack passes the domain token)');
     delete process.env.XENLAB_DOMAIN_TOKEN;
-    return { si: JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo, token };
+    return { si: JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo, token, xenstore: Promise.resolve() };
   }
-  const line = await new Promise<string>((resolve) => {
-    let buf = '';
-    const onEnd = () => process.exit(0);
-    const onData = (b: Buffer) => {
-      buf += b.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        process.stdin.off('data', onData);
-        process.stdin.off('end', onEnd);
-        process.stdin.pause();
-        resolve(buf.slice(0, nl));
-      }
-    };
-    process.stdin.on('data', onData);
-    process.stdin.once('end', onEnd);
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  let buf = '';
+  let received = 0;
+  const onData = (b: Buffer) => {
+    buf += b.toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0 && received < 2; nl = buf.indexOf('\n')) {
+      const l = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      received++;
+      const w = waiting.shift();
+      if (w) w(l);
+      else lines.push(l);
+    }
+    if (received === 2) {
+      process.stdin.off('data', onData);
+      process.stdin.pause();
+    }
+  };
+  process.stdin.on('data', onData);
+  process.stdin.once('end', () => {
+    // Stdin closed before both lines: nothing to run for.
+    if (received < 2) process.exit(0);
   });
-  const m = JSON.parse(line) as { startInfo: string; token: string };
-  return { si: JSON.parse(readFileSync(m.startInfo, 'utf8')) as PvStartInfo, token: m.token };
+  const next = (): Promise<string> => (lines.length > 0 ? Promise.resolve(lines.shift()!) : new Promise((r) => waiting.push(r)));
+  const m = JSON.parse(await next()) as { startInfo: string; token: string };
+  const xenstore = next().then((l) => {
+    if (l.trim() !== 'go') throw new Error(`expected "go" from the toolstack, got ${JSON.stringify(l)}`);
+  });
+  return { si: JSON.parse(readFileSync(m.startInfo, 'utf8')) as PvStartInfo, token: m.token, xenstore };
 }
 
 async function main(): Promise<void> {
-  const { si, token } = await startArgs();
+  const { si, token, xenstore } = await startArgs();
   const hc = await HypercallClient.connect(si.hypervisor_socket, token, { owner: true });
   const mm = SharedMemory.open(hc.info.machine_memory);
   const frame = (gfn: number): Uint8Array => {
@@ -97,7 +112,9 @@ async function main(): Promise<void> {
   const events = new DomainEvents(hc, mm.buffer, 200, { scan: true });
   await startTicks(hc, events, mm.buffer);
 
-  // xenstore over the ring page the builder set up (the backend end is bound by xenstored).
+  // xenstore over the ring page the builder set up (the backend end is bound by xenstored), once
+  // the toolstack says the tree is written and the domain introduced.
+  await xenstore;
   const xs = XenstoreClient.overRing(new XenstoreRing(mm.buffer, si.mfn_list[si.store_gfn]! * PAGE), events.eventChannel(si.store_evtchn));
   const home = `/local/domain/${si.domid}`;
 

@@ -52,6 +52,12 @@ export interface BuiltDomain {
   consoleLog?: string;
   /** Extra `/local/domain/<id>/...` nodes (relative paths) this type wants. */
   xenstore?: Record<string, string>;
+  /**
+   * Optional head start, called right after `build`, before the xenstore tree is written: the
+   * domain's processes may begin what needs no xenstore (connecting to the hypervisor, mapping
+   * memory), overlapping the toolstack's own work. They must not touch xenstore before `start`.
+   */
+  launch?(): void;
   /** Starts the domain's processes once xenstore and backends are set up; resolves when ready. */
   start(): Promise<void>;
   /**
@@ -70,6 +76,8 @@ export interface BuiltDomain {
 export interface DomainBuilder {
   readonly type: ToolstackDomainConfig['type'];
   build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain>;
+  /** The toolstack is up: start anything kept ready between builds (e.g. a process started ahead). */
+  prepare?(): void;
   /** The toolstack stops: end anything kept between builds (e.g. a process started ahead). */
   close?(): void;
 }

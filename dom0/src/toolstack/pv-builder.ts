@@ -21,27 +21,53 @@ const READY_TIMEOUT_MS = 30_000;
 
 /**
  * One shim process started ahead of time (node and the shim's modules loaded, waiting for its
- * start info on stdin), so `xl create` does not wait for a process start: taking it starts the
- * next one. Nothing is started until the first PV guest.
+ * start info on stdin), so `xl create` does not wait for a process start. The next one is
+ * started only once the host has had SPARE_QUIET_MS without a PV create (and a while after dom0
+ * starts): starting a node process takes a core for ~50 ms, and doing that during a create, or
+ * during the new guest's first moments, would slow exactly what the spare is there to speed up.
+ * A create that finds no spare starts its own shim, as before.
  */
+const SPARE_QUIET_MS = 100;
+const SPARE_AFTER_BOOT_MS = 1000;
 let spare: ChildProcess | undefined;
+let refill: NodeJS.Timeout | undefined;
+let closed = false;
 function spawnShim(): ChildProcess {
   const p = spawn(process.execPath, [...processEntry('pv-shim'), '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
   p.on('error', () => {});
   return p;
 }
+const spareAlive = (): boolean => spare !== undefined && spare.exitCode === null && spare.signalCode === null;
+function scheduleSpare(delayMs: number): void {
+  if (closed) return;
+  if (refill) clearTimeout(refill);
+  refill = setTimeout(() => {
+    refill = undefined;
+    if (!closed && !spareAlive()) spare = spawnShim();
+  }, delayMs);
+  refill.unref();
+}
 function takeShim(): ChildProcess {
-  const alive = spare && spare.exitCode === null && spare.signalCode === null ? spare : undefined;
-  spare = spawnShim();
+  const alive = spareAlive() ? spare : undefined;
+  spare = undefined;
+  scheduleSpare(SPARE_QUIET_MS);
   return alive ?? spawnShim();
 }
+export function prepareShimPool(): void {
+  closed = false;
+  scheduleSpare(SPARE_AFTER_BOOT_MS);
+}
 export function closeShimPool(): void {
+  closed = true;
+  if (refill) clearTimeout(refill);
+  refill = undefined;
   spare?.kill('SIGKILL');
   spare = undefined;
 }
 
 export const pvBuilder: DomainBuilder = {
   type: 'pv',
+  prepare: prepareShimPool,
   close: closeShimPool,
   async build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain> {
     const { hc, mm, layout } = ctx.host;
@@ -94,25 +120,35 @@ export const pvBuilder: DomainBuilder = {
     const siPath = join(ctx.dir, 'start-info.json');
     writeFileSync(siPath, JSON.stringify(si));
 
+    const logPath = join(layout.logDir, `shim-${cfg.name}.${domid}.log`);
     let proc: ChildProcess | undefined;
     let exitListener: ((why: string) => void) | undefined;
     let stopping = false;
+    // The shim gets its start info at once and sets up what needs only the hypervisor; the
+    // second line ("go") says the xenstore tree is written and the domain introduced.
+    const launch = (): void => {
+      if (proc) return;
+      proc = takeShim();
+      proc.stderr!.pipe(createWriteStream(logPath, { flags: 'a' }));
+      proc.stdin!.on('error', () => {}); // a shim that died is reported by 'exit'
+      proc.stdin!.write(`${JSON.stringify({ startInfo: siPath, token: ctx.token })}\n`);
+      writeFileSync(join(ctx.dir, 'shim.pid'), `${proc.pid}\n`);
+      const p = proc;
+      p.once('exit', (code, sig) => {
+        if (!stopping) exitListener?.(`the PV shim (pid ${p.pid}) exited (${sig ?? `code ${code}`})`);
+      });
+    };
     return {
       store: { gfn: storeGfn, mfn: mfns[storeGfn]!, port: storePort },
       console: { gfn: consoleGfn, mfn: mfns[consoleGfn]!, port: consolePort },
       xenstore: { 'image/kernel': cfg.kernel ?? '(boot sector of the first disk)' },
       pids: () => (proc?.pid !== undefined && proc.exitCode === null && proc.signalCode === null ? [proc.pid] : []),
       onExit: (l) => (exitListener = l),
+      launch,
       async start() {
-        const logPath = join(layout.logDir, `shim-${cfg.name}.${domid}.log`);
-        proc = takeShim();
-        proc.stderr!.pipe(createWriteStream(logPath, { flags: 'a' }));
-        proc.stdin!.end(`${JSON.stringify({ startInfo: siPath, token: ctx.token })}\n`);
-        writeFileSync(join(ctx.dir, 'shim.pid'), `${proc.pid}\n`);
-        const p = proc;
-        p.once('exit', (code, sig) => {
-          if (!stopping) exitListener?.(`the PV shim (pid ${p.pid}) exited (${sig ?? `code ${code}`})`);
-        });
+        launch();
+        const p = proc!;
+        p.stdin!.end('go\n');
         await new Promise<void>((resolve, reject) => {
           let buf = '';
           const t = setTimeout(() => reject(new Error(`the PV shim did not get ready within ${READY_TIMEOUT_MS / 1000} s (see ${logPath})`)), READY_TIMEOUT_MS);
@@ -121,6 +157,8 @@ export const pvBuilder: DomainBuilder = {
             const tail = readFileSync(logPath, 'utf8').trimEnd().split('\n').slice(-3).join(' | ');
             reject(new Error(`the PV shim exited (${sig ?? `code ${code}`}) before it was ready: ${tail}`));
           };
+          // It may have died already, between launch and now.
+          if (p.exitCode !== null || p.signalCode !== null) return onExit(p.exitCode, p.signalCode);
           p.once('exit', onExit);
           p.stdout!.on('data', (b: Buffer) => {
             buf += b.toString();

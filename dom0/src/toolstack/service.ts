@@ -86,6 +86,7 @@ export class ToolstackService {
     const s = new ToolstackService(h);
     await s.blkback.start();
     await s.listen();
+    for (const b of Object.values(BUILDERS)) b?.prepare?.();
     return s;
   }
 
@@ -177,6 +178,7 @@ export class ToolstackService {
       const built = await step(builder.build(cfg, { host: this.h, domid, token, undo, dir }));
       undo.push('builder destroy', () => built.destroy());
       check();
+      built.launch?.();
 
       await this.writeTree(domid, uuid, cfg, built, undo);
       undo.push('blkback detach', () => this.blkback.detach(domid));

@@ -13,7 +13,8 @@ export class UserError extends Error {
 
 export interface Host {
   layout: HostLayout;
-  hc: HypercallClient;
+  /** The hypercall connection; connected in the background from `connectHost` on (a call waits for it). */
+  hc: Pick<HypercallClient, 'call'>;
   close(): void;
 }
 
@@ -30,13 +31,14 @@ export async function connectHost(tool: string, env: NodeJS.ProcessEnv = process
   } catch (e) {
     throw new UserError(`${tool}: cannot read ${layout.dom0Token}: ${(e as Error).message} (xl needs dom0's privileges)`);
   }
-  let hc: HypercallClient;
-  try {
-    hc = await HypercallClient.connect(layout.hypervisorSocket, token, { timeoutMs: 10_000 });
-  } catch (e) {
+  // Connected in the background: a command that first talks to dom0's toolstack (xl create)
+  // does not wait for it; the first hypercall does, and gets this error if it failed.
+  const connecting = HypercallClient.connect(layout.hypervisorSocket, token, { timeoutMs: 10_000 }).catch((e: unknown) => {
     throw new UserError(`${tool}: cannot reach the hypervisor at ${layout.hypervisorSocket}: ${(e as Error).message} (is the host still running? try \`npx xenlab status\`)`);
-  }
-  return { layout, hc, close: () => hc.close() };
+  });
+  connecting.catch(() => {}); // reported by the first call, if any
+  const hc = { call: ((hypercall, cmd, arg) => connecting.then((c) => c.call(hypercall, cmd, arg))) as HypercallClient['call'] };
+  return { layout, hc, close: () => void connecting.then((c) => c.close(), () => {}) };
 }
 
 /** All domains, in domid order (getdomaininfolist). */
