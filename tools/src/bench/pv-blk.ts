@@ -3,11 +3,12 @@
  * (issue 6, Performance). Boots a host in a temporary run directory, creates a domain with one
  * vbd on an N MiB image (256 by default), and runs the shim's block benchmark process
  * (domU-pv-kernel-shim/src/bench-blk.ts) through blkfront -> ring -> dom0's blkback -> the image:
- * sequential 64 KiB reads and writes and random 4 KiB reads, many requests in flight. Two modes,
- * each on a fresh host: persistent grants (the default: blkfront's pool granted once, blkback
- * maps each gref once) and the per-request path (XENLAB_BLKBACK_PERSISTENT=0: a grant copy
- * hypercall per request). Baseline: this process reading/writing the same file with
- * fs.readSync/writeSync.
+ * sequential 64 KiB reads and writes and random 4 KiB reads, many requests in flight. Three modes,
+ * each on a fresh host: persistent grants in place (the shim's default: blkfront grants the I/O
+ * buffers themselves once, blkback maps each gref once and reads/writes them directly), persistent
+ * grants through blkfront's pool (as Linux's blkfront: a copy in blkfront per request), and the
+ * per-request path (XENLAB_BLKBACK_PERSISTENT=0: a grant copy hypercall per request). Baseline:
+ * this process reading/writing the same file with fs.readSync/writeSync.
  * Also `xl create` of the hello guest to its first console byte, against starting a bare `node`.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -25,7 +26,8 @@ const root = fileURLToPath(new URL('../../../', import.meta.url));
 const BENCH_BLK = join(root, 'domU-pv-kernel-shim/src/bench-blk.ts');
 
 interface Workload { name: string; op: 'read' | 'write'; pattern: 'seq' | 'rand'; bytes: number; count: number; depth: number }
-interface GuestResult { name: string; ms: number; mbPerS: number; iops: number; errors: number; requests: number; notificationsSent: number; notificationsSuppressed: number; persistent?: boolean }
+interface GuestResult { name: string; ms: number; mbPerS: number; iops: number; errors: number; requests: number; notificationsSent: number; notificationsSuppressed: number; persistent?: boolean; cpuMs?: number }
+type Mode = 'direct' | 'pool' | 'copy';
 
 function hostBaseline(path: string, w: Workload, sectors: number): { ms: number; mbPerS: number; iops: number } {
   const fd = openSync(path, w.op === 'read' ? 'r' : 'r+');
@@ -87,19 +89,19 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       for (let m = 0; m < mib; m++) writeSync(fd, chunk);
       closeSync(fd);
     }
-    const runMode = async (mode: 'copy' | 'persistent'): Promise<GuestResult[]> => {
-      const menv = { ...env, XENLAB_BLKBACK_PERSISTENT: mode === 'persistent' ? '1' : '0' };
+    const runMode = async (mode: Mode): Promise<GuestResult[]> => {
+      const menv = { ...env, XENLAB_BLKBACK_PERSISTENT: mode === 'copy' ? '0' : '1' };
       const mtool = async (name: string, ...args: string[]) => (await run(process.execPath, [join(root, 'node_modules/.bin', name), ...args], { env: menv, timeout: 120_000 })).stdout;
       await mtool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
       up = true;
       try {
-        return await runFrontend(menv);
+        return await runFrontend(menv, mode);
       } finally {
         await mtool('xenlab', 'stop').catch(() => {});
         up = false;
       }
     };
-    const runFrontend = async (menv: NodeJS.ProcessEnv): Promise<GuestResult[]> => {
+    const runFrontend = async (menv: NodeJS.ProcessEnv, mode: Mode): Promise<GuestResult[]> => {
     const L = hostLayout(dir);
     const hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim());
     const xs = await XenstoreClient.connect(L.xenstoredSocket);
@@ -118,7 +120,7 @@ export async function run_(argv: string[]): Promise<BenchResult> {
         for (const [k, v] of Object.entries({ params: img, mode: 'w', frontend: fe, 'frontend-id': String(domain), online: '1', state: '1', type: 'file' })) await t.write(`${be}/${k}`, v);
       });
       for (const [k, v] of Object.entries({ backend: be, 'backend-id': '0', state: '1', 'virtual-device': '51712' })) await xs.write(`${fe}/${k}`, v);
-      const cfg = { hypervisorSocket: L.hypervisorSocket, xenstoredSocket: L.xenstoredSocket, domid: domain, devid: 51712, pages, poolPages, workloads };
+      const cfg = { hypervisorSocket: L.hypervisorSocket, xenstoredSocket: L.xenstoredSocket, domid: domain, devid: 51712, pages, poolPages, workloads, direct: mode === 'direct' ? pages - 1 : 0 };
       const p = spawn(process.execPath, ['--import', 'tsx', BENCH_BLK, JSON.stringify(cfg)], { env: { ...menv, XENLAB_DOMAIN_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       p.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -135,8 +137,9 @@ export async function run_(argv: string[]): Promise<BenchResult> {
     return guest;
     };
     const copied = await runMode('copy');
-    const guest = await runMode('persistent');
-    if (!guest.every((g) => g.persistent) || copied.some((g) => g.persistent)) throw new Error('pv-blk: feature-persistent was not negotiated as each mode expects');
+    const pooled = await runMode('pool');
+    const guest = await runMode('direct');
+    if (!guest.every((g) => g.persistent) || !pooled.every((g) => g.persistent) || copied.some((g) => g.persistent)) throw new Error('pv-blk: feature-persistent was not negotiated as each mode expects');
     await tool('xenlab', 'start', '--pcpus', '2', '--memory', '96', '--dom0-memory', '24');
     up = true;
     // The host's figure is a few milliseconds of work, so one preemption on the shared machine
@@ -160,10 +163,10 @@ export async function run_(argv: string[]): Promise<BenchResult> {
     const rows = workloads.map((w, i) => {
       const g = guest.find((x) => x.name === w.name)!;
       const m = copied.find((x) => x.name === w.name)!;
+      const pl = pooled.find((x) => x.name === w.name)!;
       const b = baseline[i]!;
-      const ratio = w.pattern === 'seq' ? g.mbPerS / b.mbPerS : g.iops / b.iops;
-      const mapRatio = w.pattern === 'seq' ? m.mbPerS / b.mbPerS : m.iops / b.iops;
-      return { workload: w, guest: g, copied: m, host: b, ratio, copyRatio: mapRatio };
+      const rel = (x: GuestResult) => (w.pattern === 'seq' ? x.mbPerS / b.mbPerS : x.iops / b.iops);
+      return { workload: w, guest: g, pooled: pl, copied: m, host: b, ratio: rel(g), poolRatio: rel(pl), copyRatio: rel(m) };
     });
     const cs = stats(create);
     const bs = stats(bare);
@@ -171,11 +174,12 @@ export async function run_(argv: string[]): Promise<BenchResult> {
     const createRatio = cs.median / bs.median;
     const fmt = (x: number) => x.toFixed(x >= 100 ? 0 : 2);
     const summary = [
-      `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback (persistent grants, or a grant copy per request) -> file, vs fs.readSync/writeSync of the same file (ratios in brackets)`,
+      `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback -> file, vs fs.readSync/writeSync of the same file (ratios in brackets).`,
+      `  Modes: persistent grants in place (the shim's default), persistent through blkfront's pool (a copy in blkfront), a grant copy hypercall per request.`,
       ...rows.map((r) =>
         r.workload.pattern === 'seq'
-          ? `  ${r.workload.name.padEnd(14)} PV persistent ${fmt(r.guest.mbPerS)} MB/s (${r.ratio.toFixed(3)}x)  per-request copy ${fmt(r.copied.mbPerS)} MB/s (${r.copyRatio.toFixed(3)}x)  host ${fmt(r.host.mbPerS)} MB/s  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
-          : `  ${r.workload.name.padEnd(14)} PV persistent ${fmt(r.guest.iops)} IOPS (${r.ratio.toFixed(3)}x)  per-request copy ${fmt(r.copied.iops)} IOPS (${r.copyRatio.toFixed(3)}x)  host ${fmt(r.host.iops)} IOPS  (${r.workload.depth} in flight${r.workload.depth === 1 ? `: ${(1e6 / r.guest.iops).toFixed(0)} us per request` : ''})`,
+          ? `  ${r.workload.name.padEnd(16)} in place ${fmt(r.guest.mbPerS)} MB/s (${r.ratio.toFixed(3)}x)  pool ${fmt(r.pooled.mbPerS)} MB/s (${r.poolRatio.toFixed(3)}x)  per-request copy ${fmt(r.copied.mbPerS)} MB/s (${r.copyRatio.toFixed(3)}x)  host ${fmt(r.host.mbPerS)} MB/s  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
+          : `  ${r.workload.name.padEnd(16)} in place ${fmt(r.guest.iops)} IOPS (${r.ratio.toFixed(3)}x)  pool ${fmt(r.pooled.iops)} IOPS (${r.poolRatio.toFixed(3)}x)  per-request copy ${fmt(r.copied.iops)} IOPS (${r.copyRatio.toFixed(3)}x)  host ${fmt(r.host.iops)} IOPS  (${r.workload.depth} in flight${r.workload.depth === 1 ? `: ${(1e6 / r.guest.iops).toFixed(0)} us per request` : ''})`,
       ),
       `  xl create -> first console byte ${cs.median.toFixed(0)} ms (median of ${cs.n}); bare node start ${bs.median.toFixed(0)} ms; ratio ${createRatio.toFixed(2)}x`,
       `  (xl list to its first byte, the same CLI's start: ${ls.median.toFixed(0)} ms; create adds ${(cs.median - ls.median).toFixed(0)} ms, ${(cs.median / ls.median).toFixed(2)}x of it)`,

@@ -50,7 +50,7 @@ describe('DomainEvents', () => {
   };
 
   it('delivers an event to its port handler once and clears it pending', async () => {
-    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { busyPollUs: 0 });
+    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { poll: { startUs: 0 } });
     let n = 0;
     events.on(PORT, () => n++);
     send();
@@ -61,7 +61,7 @@ describe('DomainEvents', () => {
   });
 
   it('takes an event that comes inside the busy-poll window without sleeping, and sleeps after it closes', async () => {
-    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { busyPollUs: 5000 });
+    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { poll: { startUs: 5000, maxUs: 5000 } });
     let n = 0;
     events.on(PORT, () => n++);
     send();
@@ -80,7 +80,7 @@ describe('DomainEvents', () => {
   });
 
   it('with the window off, every event is a futex wake-up and nothing is polled', async () => {
-    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { busyPollUs: 0 });
+    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 20, { poll: { startUs: 0 } });
     let n = 0;
     events.on(PORT, () => n++);
     for (let i = 1; i <= 3; i++) {
@@ -90,5 +90,29 @@ describe('DomainEvents', () => {
     }
     expect(events.counters.pollHits).toBe(0);
     expect(events.counters.pollMisses).toBe(0);
+  });
+
+  it('adapts the window: sleeps that a longer poll would have caught grow it, long idle gaps shrink it to nothing', async () => {
+    events = new DomainEvents(hc, mm.buffer as ArrayBuffer, 200, { poll: { startUs: 1000, maxUs: 16_000 } });
+    let n = 0;
+    events.on(PORT, () => n++);
+    const gap = async (ms: number) => {
+      await new Promise((r) => setTimeout(r, ms));
+      send();
+      const want = n + 1;
+      await until(() => n >= want);
+    };
+    // Events 4 ms apart: each is missed by a 1 ms poll, comes within the 16 ms bound: grow.
+    for (let i = 0; i < 4; i++) await gap(4);
+    expect(events.counters.windowGrown).toBeGreaterThanOrEqual(2);
+    expect(events.pollWindowUs).toBeGreaterThanOrEqual(4000);
+    // Now the window covers a 4 ms gap: taken while polling.
+    const hits = events.counters.pollHits;
+    await gap(2);
+    expect(events.counters.pollHits).toBeGreaterThan(hits);
+    // Gaps far beyond the bound: the window halves each time, down to 0 (no polling at all).
+    for (let i = 0; i < 8 && events.pollWindowUs > 0; i++) await gap(40);
+    expect(events.pollWindowUs).toBe(0);
+    expect(events.counters.windowShrunk).toBeGreaterThanOrEqual(2);
   });
 });

@@ -15,21 +15,29 @@ import type { EventChannel } from './event-channel.ts';
 
 export class DomainEvents {
   /**
-   * Busy-poll window after activity, µs (XENLAB_EVTCHN_POLL_US overrides; 0: off). About two
-   * sleep/wake-up costs: long enough for a peer on the other core to answer a kick, short enough
-   * that an idle process spends next to nothing (bench pv-blk measures the difference).
+   * Adaptive busy polling (the policy of KVM's halt polling, in our words): after handling or
+   * sending an event the loop keeps looking at the doorbell for a window before it sleeps on the
+   * futex. A wait that ended in sleep but came within `maxUs` doubles the window (polling that
+   * long would have caught it, saving a wake-up: ~45 µs for a sleeping process here, ~100 µs
+   * through a libuv pool thread); a wait longer than `maxUs` halves it (polling cannot win there,
+   * only burn a core another process may need). So a process in a request/response rhythm
+   * with a peer polls about as long as the peer takes to answer, and an idle one not at all.
+   * XENLAB_EVTCHN_POLL_US sets the starting window (0: never poll), XENLAB_EVTCHN_POLL_MAX_US the bound.
    */
-  static defaultBusyPollUs = envUs('XENLAB_EVTCHN_POLL_US', 100);
+  static defaultPoll = { startUs: envUs('XENLAB_EVTCHN_POLL_US', 50), maxUs: envUs('XENLAB_EVTCHN_POLL_MAX_US', 1000) };
 
   private readonly handlers = new Map<number, () => void>();
   private readonly bell: Doorbell;
   private readonly shared: SharedInfoPage;
   private running = true;
   private readonly loop: Promise<void>;
-  readonly counters = { wakeups: 0, events: 0, sends: 0, slowSends: 0, pollHits: 0, pollMisses: 0 };
+  readonly counters = { wakeups: 0, events: 0, sends: 0, slowSends: 0, pollHits: 0, pollMisses: 0, windowGrown: 0, windowShrunk: 0 };
   /** When this process last handled or sent an event (performance.now()). */
   private lastActive = -Infinity;
-  private readonly busyPollMs: number;
+  /** The polling window now, and its bounds (ms); start 0 turns polling off. */
+  private windowMs: number;
+  private readonly startMs: number;
+  private readonly maxMs: number;
 
   /** `memory`: the machine-memory file mapped by this process. */
   constructor(
@@ -44,16 +52,15 @@ export class DomainEvents {
     private readonly opts: {
       scan?: boolean;
       /**
-       * After handling or sending an event, keep looking at the doorbell for this long (one look
-       * per turn of the event loop, so I/O, timers and promises run in between) before sleeping
-       * on the futex: an answer that comes back within the window costs no wake-up (~45 µs for a
-       * sleeping process here, ~90 µs through a libuv pool thread), only the CPU of the looks.
-       * Default DomainEvents.defaultBusyPollUs; 0 sleeps at once.
+       * Busy polling after activity (see `defaultPoll`): one look at the doorbell per turn of the
+       * event loop, so I/O, timers and promises run in between. `startUs` 0: never poll.
        */
-      busyPollUs?: number;
+      poll?: { startUs?: number; maxUs?: number };
     } = {},
   ) {
-    this.busyPollMs = Math.max(0, opts.busyPollUs ?? DomainEvents.defaultBusyPollUs) / 1000;
+    this.startMs = Math.max(0, opts.poll?.startUs ?? DomainEvents.defaultPoll.startUs) / 1000;
+    this.maxMs = Math.max(this.startMs, (opts.poll?.maxUs ?? DomainEvents.defaultPoll.maxUs) / 1000);
+    this.windowMs = this.startMs;
     this.bell = new Doorbell(memory, hc.info.doorbell_addr);
     this.shared = new SharedInfoPage(memory, hc.info.shared_info_frame * 4096);
     this.loop = this.run();
@@ -96,24 +103,33 @@ export class DomainEvents {
 
   private poll(): void {
     if (this.handlers.size === 0 && !this.opts.scan) return;
+    let any = false;
     for (const p of this.opts.scan ? this.shared.scan(0) : this.shared.consume(this.handlers.keys())) {
       this.counters.events++;
-      this.lastActive = performance.now();
+      any = true;
       try {
         this.handlers.get(p)?.();
       } catch {
         // A handler's failure is its own; the loop keeps serving the other ports.
       }
     }
+    // The window runs from the end of the handlers' (synchronous) work, not its start: a backend
+    // that served a long batch still looks for the frontend's next push for the whole window.
+    if (any) this.lastActive = performance.now();
+  }
+
+  /** The polling window now, µs (adapts between 0 and the maximum). */
+  get pollWindowUs(): number {
+    return this.windowMs * 1000;
   }
 
   private async run(): Promise<void> {
     while (this.running) {
       const seen = this.bell.seq;
       this.poll();
-      if (this.busyPollMs > 0 && performance.now() - this.lastActive < this.busyPollMs) {
-        // Bounded: the window closes busyPollMs after the last event handled or sent.
-        while (this.running && this.bell.seq === seen && performance.now() - this.lastActive < this.busyPollMs) {
+      if (this.windowMs > 0 && performance.now() - this.lastActive < this.windowMs) {
+        // Bounded: the window closes windowMs after the last event handled or sent.
+        while (this.running && this.bell.seq === seen && performance.now() - this.lastActive < this.windowMs) {
           await new Promise<void>((r) => setImmediate(r));
         }
         if (this.bell.seq !== seen) {
@@ -124,6 +140,20 @@ export class DomainEvents {
       }
       await this.bell.waitAsync(seen, this.pollMs);
       this.counters.wakeups++;
+      if (this.startMs > 0 && this.bell.seq !== seen) this.adapt(performance.now() - this.lastActive);
+    }
+  }
+
+  /** After a sleep that an event ended, `idleMs` after the last activity: grow or shrink the window. */
+  private adapt(idleMs: number): void {
+    if (idleMs > this.maxMs) {
+      if (this.windowMs > 0) {
+        this.windowMs = this.windowMs / 2 < this.startMs / 4 ? 0 : this.windowMs / 2;
+        this.counters.windowShrunk++;
+      }
+    } else if (this.windowMs < this.maxMs) {
+      this.windowMs = Math.min(this.maxMs, Math.max(this.startMs, this.windowMs * 2));
+      this.counters.windowGrown++;
     }
   }
 }

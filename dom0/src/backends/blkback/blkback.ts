@@ -24,9 +24,14 @@ const SECTOR = 512;
 // Byte offsets of the fields the hot path reads from its private copy of a slot (io/blkif.h, x86_64).
 const { reqOperation: RQ_OP, reqNrSegments: RQ_NSEG, reqId: RQ_ID, reqSector: RQ_SECTOR, reqSeg0: RQ_SEG0, segBytes: SEG_BYTES } = BLKIF_OFFSETS;
 const { segGref: SEG_GREF, segFirst: SEG_FIRST, segLast: SEG_LAST, rspId: RS_ID, rspOperation: RS_OP, rspStatus: RS_STATUS } = BLKIF_OFFSETS;
-/** Most requests one merged run may hold, and most bytes: bounds the time before their responses. */
+/**
+ * Most requests one merged run may hold, and most bytes. Small enough that responses trickle
+ * out while the rest of the ring is served (the frontend, on the other core, refills the ring
+ * meanwhile, so neither side waits for the other: measured with bench pv-blk, 128 KiB beat both
+ * 64 KiB and a whole ring's 1 MiB), big enough that a sequential stream costs few system calls.
+ */
 const RUN_MAX_REQUESTS = 32;
-const RUN_MAX_BYTES = +(process.env.XENLAB_BLKBACK_RUN_KB ?? 128) * 1024;
+const RUN_MAX_BYTES = 128 * 1024;
 /** readv/writev take at most IOV_MAX (1024) buffers. */
 const RUN_MAX_IOV = 1024;
 
@@ -230,13 +235,13 @@ export class BlkbackDevice {
             batch.push({ id: p.id, operation: p.operation, run: this.executeSafely(p.request, batch.length) });
             if (batch.length >= this.depth) await drain();
           } else {
-            await drain();
+            if (batch.length > 0) await drain();
             const r = p.kind === 'done' ? p : { ...p, status: await this.executeSafely(p.request, 0) };
             this.respond(r.id, r.operation, r.status);
           }
         }
         this.flushRun();
-        await drain();
+        if (batch.length > 0) await drain();
       }
       if (this.ring.broken) {
         this.stop(this.ring.broken.message);
