@@ -62,6 +62,8 @@ interface Conn {
   domain: Domain | undefined;
   owner: boolean;
   res: ConnResources;
+  /** The context of every call on this connection, made once at set-up. */
+  ctx?: CallContext;
 }
 
 export class HypercallServer {
@@ -143,17 +145,8 @@ export class HypercallServer {
       this.reply(conn, { id, ok: false, errno: 'ESRCH', ret: -3, message: `d${d.domid} is dead` });
       return;
     }
-    const ctx: CallContext = {
-      hv: this.hv,
-      caller: d,
-      vcpu: 0,
-      conn: conn.res,
-      issueToken: (domid) => this.issueToken(domid),
-      credit: this.opts.credit,
-      x86: this.opts.x86,
-    };
     try {
-      const ret = dispatch(ctx, msg!.hypercall, msg!.cmd, msg!.arg);
+      const ret = dispatch(conn.ctx!, msg!.hypercall, msg!.cmd, msg!.arg);
       // A handler that must wait (a counter mark until the domain's running slices end) answers later.
       if (ret instanceof Promise) void ret.then((r: unknown) => this.reply(conn, { id, ok: true, ret: r }), (e: unknown) => this.fail(conn, id, msg!, d, e));
       else this.reply(conn, { id, ok: true, ret });
@@ -193,6 +186,15 @@ export class HypercallServer {
       conn.res.bell = this.bells.alloc();
     }
     conn.domain = d;
+    conn.ctx = {
+      hv: this.hv,
+      caller: d,
+      vcpu: 0,
+      conn: conn.res,
+      issueToken: (domid) => this.issueToken(domid),
+      credit: this.opts.credit,
+      x86: this.opts.x86,
+    };
     const info: SetupInfo = {
       domid: d.domid,
       privileged: d.privileged,

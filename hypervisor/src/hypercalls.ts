@@ -600,6 +600,9 @@ function reservation(a: unknown) {
   };
 }
 
+/** The counter name of each sub-op, made once (not a new string per call). */
+const countKeys: Record<string, Record<string, string>> = {};
+
 /** Looks up and runs one hypercall; unknown hypercalls and sub-ops are ENOSYS, as in Xen. */
 export function dispatch(ctx: CallContext, hypercall: unknown, cmd: unknown, arg: unknown): unknown {
   if (typeof hypercall !== 'string' || !Object.prototype.hasOwnProperty.call(hypercalls, hypercall)) {
@@ -609,7 +612,7 @@ export function dispatch(ctx: CallContext, hypercall: unknown, cmd: unknown, arg
   if (typeof cmd !== 'string' || !Object.prototype.hasOwnProperty.call(table, cmd)) {
     throw new XenError('ENOSYS', `no ${hypercall} sub-op ${String(cmd)}`);
   }
-  ctx.caller.count(`hypercall.${hypercall}.${cmd}`);
+  ctx.caller.count(((countKeys[hypercall] ??= {})[cmd] ??= `hypercall.${hypercall}.${cmd}`));
   return table[cmd]!(ctx, arg);
 }
 

@@ -16,8 +16,7 @@ export class HypercallClient {
   static async connect(socketPath: string, token: string, opts: { owner?: boolean; timeoutMs?: number } = {}): Promise<HypercallClient> {
     const conn = await WireConnection.connect(socketPath, opts.timeoutMs ?? 10_000);
     try {
-      const reply = await conn.request<HypercallReply>({ setup: { token, owner: opts.owner === true } });
-      const info = HypercallClient.unwrap(reply) as SetupInfo;
+      const info = (await conn.request({ setup: { token, owner: opts.owner === true } }, unwrapReply)) as SetupInfo;
       return new HypercallClient(conn, info);
     } catch (e) {
       conn.close();
@@ -29,9 +28,8 @@ export class HypercallClient {
     return this.info.domid;
   }
 
-  async call<H extends HypercallNameT, C extends SubOp<H>>(hypercall: H, cmd: C, arg: HcArg<H, C>): Promise<HcRet<H, C>> {
-    const reply = await this.conn.request<HypercallReply>({ hypercall, cmd, arg });
-    return HypercallClient.unwrap(reply) as HcRet<H, C>;
+  call<H extends HypercallNameT, C extends SubOp<H>>(hypercall: H, cmd: C, arg: HcArg<H, C>): Promise<HcRet<H, C>> {
+    return this.conn.request({ hypercall, cmd, arg }, unwrapReply) as Promise<HcRet<H, C>>;
   }
 
   /** Receives trap bounces pushed to the domain's owner connection (PV kernel processes). */
@@ -44,10 +42,12 @@ export class HypercallClient {
   close(): void {
     this.conn.close();
   }
+}
 
-  private static unwrap(reply: HypercallReply): unknown {
-    if (reply.ok) return reply.ret;
-    const name = isXenErrnoName(reply.errno) ? reply.errno : 'EIO';
-    throw new XenError(name, reply.message);
-  }
+/** A reply's result, or its Xen error thrown. */
+function unwrapReply(m: unknown): unknown {
+  const reply = m as HypercallReply;
+  if (reply.ok) return reply.ret;
+  const name = isXenErrnoName(reply.errno) ? reply.errno : 'EIO';
+  throw new XenError(name, reply.message);
 }

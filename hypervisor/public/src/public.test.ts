@@ -97,6 +97,29 @@ describe('wire frames', () => {
       { id: 2, ok: true, ret: [1, 2, 3] },
     ]);
   });
+  it('frames stay intact while later ones are encoded (they may wait in a socket queue)', () => {
+    const frames = Array.from({ length: 2000 }, (_, i) => encodeFrame({ id: i, ok: true, ret: 'x'.repeat(i % 50) }));
+    const dec = new FrameDecoder();
+    const out = dec.push(Buffer.concat(frames));
+    expect(out).toHaveLength(2000);
+    out.forEach((m, i) => expect(m).toEqual({ id: i, ok: true, ret: 'x'.repeat(i % 50) }));
+  });
+  it('decodes big frames split in small chunks, and decoded bytes are not views of its reused buffer', () => {
+    const big = new Uint8Array(100_000).map((_, i) => i & 255);
+    const dec = new FrameDecoder();
+    const stream = Buffer.concat([encodeFrame({ id: 1, ret: big }), encodeFrame({ id: 2, ret: new Uint8Array([1, 2, 3]) })]);
+    const out: unknown[] = [];
+    for (let o = 0; o < stream.length; o += 1000) out.push(...dec.push(stream.subarray(o, o + 1000)));
+    expect(out).toHaveLength(2);
+    const first = (out[0] as { ret: Uint8Array }).ret;
+    const small = (out[1] as { ret: Uint8Array }).ret;
+    for (let i = 0; i < 50; i++) dec.push(encodeFrame({ id: 3 + i, ret: new Uint8Array(64).fill(0xee) }));
+    const [again] = dec.push(encodeFrame({ id: 60, ret: new Uint8Array([4, 5, 6]) })) as { ret: Uint8Array }[];
+    for (let i = 0; i < 50; i++) dec.push(encodeFrame({ id: 61 + i, ret: new Uint8Array(64).fill(0xee) }));
+    expect([...small]).toEqual([1, 2, 3]);
+    expect([...again!.ret]).toEqual([4, 5, 6]);
+    expect(Buffer.compare(first, big)).toBe(0);
+  });
   it('rejects oversize frames', () => {
     const hdr = Buffer.alloc(4);
     hdr.writeUInt32BE(MAX_FRAME_BYTES + 1);

@@ -4,10 +4,14 @@
  * msgpack value, so each decodes on its own. Every request carries `id`, echoed in its reply.
  * msgpackr is imported here and nowhere else (CONVENTIONS.md, "One wire module per protocol").
  */
-import { Packr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE } from 'msgpackr';
 import { connect, type Socket } from 'node:net';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+/**
+ * `copyBuffers`: a decoded binary field is a copy, never a view of the receive buffer, which
+ * `FrameDecoder` reuses for the next frames.
+ */
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false, copyBuffers: true });
 
 /** Largest frame body accepted; a peer sending more is broken or hostile and is disconnected. */
 export const MAX_FRAME_BYTES = 16 << 20;
@@ -16,12 +20,16 @@ export class WireError extends Error {
   override name = 'WireError';
 }
 
+/**
+ * One frame: msgpackr packs `msg` after 4 reserved bytes of its own output buffer, which then
+ * take the length (no second buffer, no copy). The result is a view of msgpackr's buffer that
+ * later packs never overwrite, so it may sit in a socket's write queue.
+ */
 export function encodeFrame(msg: unknown): Buffer {
-  const body = packr.pack(msg);
-  if (body.length > MAX_FRAME_BYTES) throw new WireError(`frame of ${body.length} bytes exceeds ${MAX_FRAME_BYTES}`);
-  const out = Buffer.allocUnsafe(4 + body.length);
-  out.writeUInt32BE(body.length, 0);
-  body.copy(out, 4);
+  const out = packr.pack(msg, RESERVE_START_SPACE | 4);
+  const len = out.length - 4;
+  if (len > MAX_FRAME_BYTES) throw new WireError(`frame of ${len} bytes exceeds ${MAX_FRAME_BYTES}`);
+  out.writeUInt32BE(len, 0);
   return out;
 }
 
@@ -29,26 +37,58 @@ export function decodeBody(body: Uint8Array): unknown {
   return packr.unpack(body);
 }
 
-/** Reassembles frames from a byte stream. `push` returns every complete message so far. */
+const DECODER_BYTES = 16 << 10;
+/** msgpackr reads `start`/`end` once at the beginning of each unpack: one object serves all. */
+const unpackRange = { start: 0, end: 0 };
+
+/**
+ * Reassembles frames from a byte stream. `push` returns every complete message so far. Bytes
+ * are gathered in one receive buffer that is reused (grown only for a frame that needs it), and
+ * frames are decoded in place: no buffer, view or DataView per chunk or frame.
+ */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf = Buffer.allocUnsafe(DECODER_BYTES);
+  /** Unconsumed bytes are buf[start, end). */
+  private start = 0;
+  private end = 0;
 
   push(chunk: Buffer): unknown[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    this.append(chunk);
     const out: unknown[] = [];
-    while (this.buf.length >= 4) {
-      const len = this.buf.readUInt32BE(0);
+    const buf = this.buf;
+    while (this.end - this.start >= 4) {
+      const len = buf.readUInt32BE(this.start);
       if (len > MAX_FRAME_BYTES) throw new WireError(`frame length ${len} exceeds ${MAX_FRAME_BYTES}`);
-      if (this.buf.length < 4 + len) break;
-      const body = this.buf.subarray(4, 4 + len);
-      this.buf = this.buf.subarray(4 + len);
+      if (this.end - this.start < 4 + len) break;
+      const body = this.start + 4;
+      this.start = body + len;
       try {
-        out.push(packr.unpack(body));
+        unpackRange.start = body;
+        unpackRange.end = body + len;
+        out.push(packr.unpack(buf, unpackRange));
       } catch (e) {
         throw new WireError(`undecodable frame: ${(e as Error).message}`);
       }
     }
+    if (this.start === this.end) {
+      this.start = this.end = 0;
+      if (this.buf.length > DECODER_BYTES) this.buf = Buffer.allocUnsafe(DECODER_BYTES); // after a big frame
+    }
     return out;
+  }
+
+  private append(chunk: Buffer): void {
+    if (this.end + chunk.length > this.buf.length) {
+      const live = this.end - this.start;
+      const need = live + chunk.length;
+      const into = need <= this.buf.length ? this.buf : Buffer.allocUnsafe(Math.max(need, 2 * this.buf.length));
+      this.buf.copy(into, 0, this.start, this.end);
+      this.buf = into;
+      this.start = 0;
+      this.end = live;
+    }
+    chunk.copy(this.buf, this.end);
+    this.end += chunk.length;
   }
 }
 
@@ -70,6 +110,8 @@ export function readFrames(socket: Socket, onMessage: (msg: unknown) => void): v
 interface Pending {
   resolve(v: unknown): void;
   reject(e: Error): void;
+  /** Turns the reply into the result (a throw rejects), in the same turn. */
+  map: ((reply: unknown) => unknown) | undefined;
   /** performance.now() after which the request times out. */
   deadline: number;
 }
@@ -114,7 +156,11 @@ export class WireConnection {
     });
   }
 
-  request<R = unknown>(body: Record<string, unknown>): Promise<R> {
+  /**
+   * Sends `{ ...body, id }`; resolves with the reply, or with `map(reply)` if given (one promise
+   * per request however the caller post-processes the reply).
+   */
+  request<R = unknown>(body: Record<string, unknown>, map?: (reply: unknown) => R): Promise<R> {
     if (this.closedError) return Promise.reject(this.closedError);
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
@@ -123,7 +169,7 @@ export class WireConnection {
         this.sweeper = setInterval(() => this.sweep(), Math.min(this.timeoutMs, 250));
         this.sweeper.unref();
       }
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline });
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, deadline, map });
       this.socket.write(encodeFrame({ ...body, id }));
     });
   }
@@ -151,6 +197,17 @@ export class WireConnection {
       return;
     }
     this.pending.delete(id as number);
-    p.resolve(m);
+    if (!p.map) {
+      p.resolve(m);
+      return;
+    }
+    let v: unknown;
+    try {
+      v = p.map(m);
+    } catch (e) {
+      p.reject(e as Error);
+      return;
+    }
+    p.resolve(v);
   }
 }
