@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <node_api.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,17 @@ static napi_value shm_futex_wait_async(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* schedYield(): sched_yield(2). A process that polls shared memory calls it between looks, so
+ * a peer that is runnable on the same core (the machine has two, shared by every process of a
+ * host) gets the core instead of waiting for the poller's time slice to end. */
+static napi_value shm_sched_yield(napi_env env, napi_callback_info info) {
+  (void)info;
+  sched_yield();
+  napi_value undef;
+  napi_get_undefined(env, &undef);
+  return undef;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"map", NULL, shm_map, NULL, NULL, NULL, napi_default, NULL},
@@ -294,6 +306,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"futexWait", NULL, shm_futex_wait, NULL, NULL, NULL, napi_default, NULL},
       {"futexWake", NULL, shm_futex_wake, NULL, NULL, NULL, napi_default, NULL},
       {"futexWaitAsync", NULL, shm_futex_wait_async, NULL, NULL, NULL, napi_default, NULL},
+      {"schedYield", NULL, shm_sched_yield, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -30,3 +30,11 @@ export function futexWake(view: Int32Array, index: number, count = 0): number {
 function toTimeout(ms: number): number {
   return Number.isFinite(ms) && ms >= 0 ? ms : -1;
 }
+
+/**
+ * sched_yield(2): lets another runnable thread on this core go first. A poller calls it between
+ * looks at shared memory, so polling never keeps a peer on the same core from running.
+ */
+export function schedYield(): void {
+  addon().schedYield();
+}

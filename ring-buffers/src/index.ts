@@ -4,7 +4,7 @@
  * on rings (blkif, netif, console, xenstore). See ../README.md.
  */
 export { SharedMemory, PAGE_SIZE, type OpenOptions } from './shared-memory.ts';
-export { futexWait, futexWaitAsync, futexWake, type FutexWaitResult } from './futex.ts';
+export { futexWait, futexWaitAsync, futexWake, schedYield, type FutexWaitResult } from './futex.ts';
 export { Doorbell, type DoorbellCounters } from './doorbell.ts';
 export { ByteRing, BAD_INDEX } from './byte-ring.ts';
 export {

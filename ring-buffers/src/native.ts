@@ -13,6 +13,7 @@ export interface ShmAddon {
   futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): 0 | 1 | 2;
   futexWake(view: Int32Array, index: number, count: number): number;
   futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<0 | 1 | 2>;
+  schedYield(): void;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,7 @@
  * `eventChannel(port)` adapts one port to the xenstore ring's `EventChannel` interface, which is
  * how xenstored serves a guest ring and how a PV kernel talks to xenstored over its own.
  */
-import { Doorbell } from '@xenlab/ring-buffers';
+import { Doorbell, schedYield } from '@xenlab/ring-buffers';
 import { EvtchnNotifier, SharedInfoPage, type EvtchnNotify, type HypercallClient } from '@xenlab/xen-public';
 import type { EventChannel } from './event-channel.ts';
 
@@ -130,6 +130,9 @@ export class DomainEvents {
       if (this.windowMs > 0 && performance.now() - this.lastActive < this.windowMs) {
         // Bounded: the window closes windowMs after the last event handled or sent.
         while (this.running && this.bell.seq === seen && performance.now() - this.lastActive < this.windowMs) {
+          // Each look yields the core first: a peer runnable on this core (the one whose answer
+          // we wait for, perhaps) runs at once instead of after our time slice.
+          schedYield();
           await new Promise<void>((r) => setImmediate(r));
         }
         if (this.bell.seq !== seen) {
