@@ -190,6 +190,8 @@ export class ToolstackService {
       const consoleSocket = built.consoleSocket ?? cons.socketPath;
       const consoleLog = built.consoleLog ?? cons.logPath;
       await xs.write(`/local/domain/${domid}/console/tty`, consoleSocket);
+      await xs.write(`/local/domain/0/backend/console/${domid}/0/tty`, consoleSocket);
+      await xs.write(`/local/domain/0/backend/console/${domid}/0/state`, '4');
       check();
 
       await step(built.start());
@@ -241,8 +243,11 @@ export class ToolstackService {
       'console/port': String(built.console.port),
       'console/ring-ref': String(built.console.mfn),
       'console/limit': '1048576',
-      'console/type': 'xenconsoled',
+      // Who serves the console: dom0's console backend, or the domain's own device model (HVM COM1).
+      'console/type': built.consoleSocket ? 'ioemu' : 'xenconsoled',
       'console/output': 'pty',
+      'console/backend': `/local/domain/0/backend/console/${domid}/0`,
+      'console/backend-id': '0',
       control: '',
       'control/platform-feature-multiprocessor-suspend': '1',
       'control/platform-feature-xs_reset_watches': '1',
@@ -254,6 +259,12 @@ export class ToolstackService {
       put(`${home}/${k}`, '', rw(domid));
     }
     put(`/libxl/${domid}/type`, cfg.type, [{ id: 0, read: false, write: false }]);
+    // The primary console's backend directory, as libxl writes it (type xenconsoled: dom0's console
+    // backend here; ioemu: the device model's serial port); state goes to 4 once it is attached.
+    const cbe = `/local/domain/0/backend/console/${domid}/0`;
+    const cnodes: Record<string, string> = { frontend: `${home}/console`, 'frontend-id': String(domid), online: '1', state: '1', protocol: 'vt100', type: built.consoleSocket ? 'ioemu' : 'xenconsoled', output: 'pty' };
+    put(cbe, '', ro(domid));
+    for (const [k, v] of Object.entries(cnodes)) put(`${cbe}/${k}`, v, ro(domid));
     await Promise.all(sent.splice(0));
     for (const d of cfg.disks) {
       const fe = `${home}/device/vbd/${d.devid}`;

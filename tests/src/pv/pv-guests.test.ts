@@ -144,6 +144,12 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     await xl('create', join(guests, 'echo.cfg'), 'name="crashy"', 'on_crash="preserve"', `disk=['${img},raw,xvda,rw']`);
     const d = await until('crashy listed', 10_000, () => domidOf('crashy'));
     expect(await tool('xenstore-read', `/local/domain/0/backend/vbd/${d}/51712/state`)).toBe('4\n');
+    // The primary console's backend directory, as libxl writes it, connected to dom0's console backend.
+    const cbe = `/local/domain/0/backend/console/${d}/0`;
+    expect(await tool('xenstore-read', `/local/domain/${d}/console/backend`)).toBe(`${cbe}\n`);
+    expect(await tool('xenstore-read', `${cbe}/frontend`)).toBe(`/local/domain/${d}/console\n`);
+    expect(await tool('xenstore-read', `${cbe}/state`)).toBe('4\n');
+    expect(await tool('xenstore-read', `${cbe}/tty`)).toBe(await tool('xenstore-read', `/local/domain/${d}/console/tty`));
     process.kill(await shimPid(d), 'SIGKILL');
     const info = await until('crash seen', 10_000, async () => (await domains()).find((x) => x.domain === d && x.flags & XEN_DOMINF.shutdown));
     expect((info.flags >>> 16) & 0xff).toBe(SHUTDOWN.crash);
