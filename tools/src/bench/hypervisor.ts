@@ -9,11 +9,14 @@
  * - grant copy of 4 KiB and 64 KiB, through the hypercall and through the core alone, against a
  *   plain copy;
  * - scheduling overhead per credit-scheduler context switch.
+ * Where taskset exists, this process and its peers are pinned to two CPUs so that subject and
+ * baseline run with the same placement (see "Placement" below); the null hypercall is also
+ * measured with everything on one CPU.
  * Options: --quick.
  *
  * The peer side of the two-process measurements is this same file run with `--peer`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -46,6 +49,31 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   while (!cond()) {
     if (Date.now() > end) throw new Error(`bench hypervisor: ${what} within ${ms} ms`);
     await sleep(20);
+  }
+}
+
+/** CPUs a process may run on (`taskset -pc`), or undefined where taskset is missing. */
+function affinity(pid: number): number[] | undefined {
+  try {
+    const list = execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':').pop()!.trim();
+    const cpus: number[] = [];
+    for (const part of list.split(',')) {
+      const [a, b] = part.split('-').map(Number);
+      for (let c = a!; c <= (b ?? a!); c++) cpus.push(c);
+    }
+    return cpus;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pins every thread of `pid` to `cpus` (taskset -a); false if that failed. */
+function pin(pid: number, cpus: readonly number[]): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-pc', cpus.join(','), String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -154,6 +182,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-bench-hv-'));
   const L = hostLayout(dir);
   const children: ChildProcess[] = [];
+  const allowed = affinity(process.pid);
   try {
     log('hypervisor: starting a hypervisor process (no dom0) in ' + dir);
     const hvProc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'hypervisor/src/main.ts'), '--run-dir', dir, '--memory', '64', '--pcpus', '2', '--dom0-memory', '8', '--no-dom0'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -177,24 +206,48 @@ export async function run(argv: string[]): Promise<BenchResult> {
     children.push(echoProc);
     await lineFrom(echoProc, 'ready');
 
-    // 1. Null hypercall vs plain socket ping-pong, interleaved.
-    const hcTimes: number[] = [];
-    const sockTimes: number[] = [];
+    // Placement. Where the scheduler puts two ping-ponging processes decides what a round trip
+    // costs (across cores: a wake-up of the other core, ~45 us on this machine; on one core: a
+    // context switch, ~15 us, and every instruction of both sides in series), and on a shared
+    // machine it changes from moment to moment. So subject and baseline are measured with the
+    // same placement, pinned: this process on one CPU, its peers (hypervisor, echo server, event
+    // peer) on another, and for the null hypercall also all on one CPU.
+    const [cpuA, cpuB] = allowed && allowed.length >= 2 ? [allowed[0]!, allowed[1]!] : [undefined, undefined];
+    const place = (mode: 'cross' | 'same' | 'free', peers: ChildProcess[]): boolean => {
+      if (cpuA === undefined || cpuB === undefined) return false;
+      const mine = mode === 'free' ? allowed! : [cpuA];
+      const theirs = mode === 'free' ? allowed! : mode === 'cross' ? [cpuB] : [cpuA];
+      return pin(process.pid, mine) && peers.every((c) => pin(c.pid!, theirs));
+    };
+    const pinned = place('cross', [hvProc, echoProc]);
+    log(pinned ? `hypervisor: pinned (this process on CPU ${cpuA}, its peers on CPU ${cpuB}, and all on CPU ${cpuA} for the same-core hypercall)` : 'hypervisor: not pinned (no taskset, or one CPU): placement is left to the scheduler');
+
+    // 1. Null hypercall vs plain socket ping-pong, interleaved, in each placement.
     const n1 = quick ? 2000 : 10_000;
-    for (let r = 0; r < rounds; r++) {
-      sockTimes.push(...(await pingPongSocket(echoPath, n1)));
-      for (let i = 0; i < n1; i++) {
-        const t0 = now();
-        await hc.call('vcpu_op', 'is_up', { vcpuid: 0 });
-        hcTimes.push(now() - t0);
+    const hcRun = async (mode: 'cross' | 'same') => {
+      const hcTimes: number[] = [];
+      const sockTimes: number[] = [];
+      if (pinned) place(mode, [hvProc, echoProc]);
+      for (let r = 0; r < rounds; r++) {
+        sockTimes.push(...(await pingPongSocket(echoPath, n1)));
+        for (let i = 0; i < n1; i++) {
+          const t0 = now();
+          await hc.call('vcpu_op', 'is_up', { vcpuid: 0 });
+          hcTimes.push(now() - t0);
+        }
+        log(`hypervisor: null hypercall (${pinned ? `${mode} core` : 'unpinned'}) round ${r + 1}/${rounds}`);
       }
-      log(`hypervisor: null hypercall round ${r + 1}/${rounds}`);
-    }
+      return { hcTimes, sockTimes };
+    };
+    const hcCross = await hcRun('cross');
+    const hcSame = pinned ? await hcRun('same') : undefined;
+    if (pinned) place('cross', [hvProc, echoProc]);
 
     // 2. Event channel send -> handler -> reply vs bare doorbells, interleaved by the peer's rounds.
     const peerProc = spawn(process.execPath, ['--import', 'tsx', SELF, '--peer', L.hypervisorSocket, token, String(p0), String(rounds), String(count), bellFile], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(peerProc);
     await lineFrom(peerProc, 'ready');
+    if (pinned) place('cross', [peerProc]);
     const st = await hc.call('event_channel_op', 'status', { dom: DOMID_SELF, port: p0 });
     const mm = SharedMemory.open(L.machineMemory);
     const myBell = new Doorbell(mm.buffer, hc.info.doorbell_addr);
@@ -223,6 +276,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
       log(`hypervisor: event channel round ${r + 1}/${rounds}`);
     }
     const peerStats = await lineFrom(peerProc, 'done');
+    if (pinned) place('free', [hvProc, echoProc, peerProc]);
 
     // 3. Grant copy through the hypercall: dom0 seeds the domU's grant table (acquire_resource,
     //    as libxl does) and copies from it into its own frames.
@@ -265,8 +319,11 @@ export async function run(argv: string[]): Promise<BenchResult> {
       const s = stats(xs.map((x) => x / 1000));
       return { median_us: +s.median.toFixed(2), mean_us: +s.mean.toFixed(2), min_us: +s.min.toFixed(2), max_us: +s.max.toFixed(2), n: s.n };
     };
-    const hcS = us(hcTimes);
-    const sockS = us(sockTimes);
+    const hcS = us(hcCross.hcTimes);
+    const sockS = us(hcCross.sockTimes);
+    const hcSameS = hcSame && us(hcSame.hcTimes);
+    const sockSameS = hcSame && us(hcSame.sockTimes);
+    const hcSameRatio = hcSameS && sockSameS ? hcSameS.median_us / sockSameS.median_us : undefined;
     const evS = us(evRtt[0]!);
     const bellS = us(bellRtt[0]!);
     const evSleep = us(evRtt[1]!);
@@ -277,7 +334,9 @@ export async function run(argv: string[]): Promise<BenchResult> {
     const g4 = { hc: us(gc['4KiB']!.hypercall), plain: us(gc['4KiB']!.plain) };
     const g64 = { hc: us(gc['64KiB']!.hypercall), plain: us(gc['64KiB']!.plain) };
     const measurements = {
-      null_hypercall_rtt: { subject: hcS, baseline_unix_socket_ping_pong: sockS, ratio: +hcRatio.toFixed(3) },
+      placement: pinned ? { this_process_cpu: cpuA, peers_cpu: cpuB, note: 'pinned with taskset; same_core: all on this_process_cpu' } : { note: 'not pinned: the scheduler placed the processes' },
+      null_hypercall_rtt: { subject: hcS, baseline_unix_socket_ping_pong: sockS, ratio: +hcRatio.toFixed(3), placement: pinned ? 'cross-core' : 'unpinned' },
+      ...(hcSameS && sockSameS && hcSameRatio !== undefined ? { null_hypercall_rtt_same_core: { subject: hcSameS, baseline_unix_socket_ping_pong: sockSameS, ratio: +hcSameRatio.toFixed(3), note: 'client, hypervisor and echo server on one CPU: both sides run in series, as on a busy machine' } } : {}),
       evtchn_round_trip_awake: { subject: evS, baseline_doorbell_ping_pong: bellS, ratio: +evRatio.toFixed(3), note: 'both waiters spin first; round trip = two sends, two handler wake-ups', peer: peerStats },
       evtchn_round_trip_asleep: { subject: evSleep, baseline_doorbell_ping_pong: bellSleep, ratio: +evSleepRatio.toFixed(3), note: 'both waiters go straight to futex sleep' },
       grant_copy_4KiB: { hypercall: g4.hc, baseline_plain_copy: g4.plain, ratio: +(g4.hc.median_us / Math.max(g4.plain.median_us, 0.001)).toFixed(1), core_only_ns: core.grantCopy4k.coreNs, core_plain_ns: core.grantCopy4k.plainNs, core_ratio: +(core.grantCopy4k.coreNs / core.grantCopy4k.plainNs).toFixed(1) },
@@ -286,11 +345,13 @@ export async function run(argv: string[]): Promise<BenchResult> {
     };
     const targets = {
       null_hypercall_within_1_2x_socket: { target: '<= 1.2', measured: +hcRatio.toFixed(3), met: hcRatio <= 1.2 },
+      ...(hcSameRatio !== undefined ? { null_hypercall_within_1_2x_socket_same_core: { target: '<= 1.2', measured: +hcSameRatio.toFixed(3), met: hcSameRatio <= 1.2 } } : {}),
       evtchn_within_1_2x_doorbell_awake: { target: '<= 1.2', measured: +evRatio.toFixed(3), met: evRatio <= 1.2 },
       evtchn_within_1_2x_doorbell_asleep: { target: '<= 1.2', measured: +evSleepRatio.toFixed(3), met: evSleepRatio <= 1.2 },
     };
     const summary = [
-      `null hypercall RTT      ${hcS.median_us} us vs unix-socket ping-pong ${sockS.median_us} us  -> ${hcRatio.toFixed(2)}x (target <= 1.2x)`,
+      `null hypercall RTT      ${hcS.median_us} us vs unix-socket ping-pong ${sockS.median_us} us  -> ${hcRatio.toFixed(2)}x (target <= 1.2x)${pinned ? ' [cross-core]' : ' [unpinned]'}`,
+      ...(hcSameS && sockSameS && hcSameRatio !== undefined ? [`null hypercall RTT      ${hcSameS.median_us} us vs unix-socket ping-pong ${sockSameS.median_us} us  -> ${hcSameRatio.toFixed(2)}x (target <= 1.2x) [same core]`] : []),
       `event channel RTT awake ${evS.median_us} us vs doorbell ping-pong ${bellS.median_us} us  -> ${evRatio.toFixed(2)}x (target <= 1.2x)`,
       `event channel RTT sleep ${evSleep.median_us} us vs doorbell ping-pong ${bellSleep.median_us} us  -> ${evSleepRatio.toFixed(2)}x (target <= 1.2x)`,
       `grant copy 4 KiB        hypercall ${g4.hc.median_us} us, core ${(core.grantCopy4k.coreNs / 1000).toFixed(2)} us vs plain copy ${(core.grantCopy4k.plainNs / 1000).toFixed(3)} us`,
@@ -301,6 +362,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
     mm.close();
     return { summary, measurements, targets };
   } finally {
+    if (allowed) pin(process.pid, allowed);
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await sleep(300);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
