@@ -199,7 +199,10 @@ export interface DomainCounterMark {
  * guest code), `evtchn.delivered` (upcalls the hypervisor raised for it: event sends on the
  * shared-memory fast path set the bits themselves and are not seen here), `gnttab.copy.ops|bytes`,
  * `gnttab.map.ops`, `gnttab.unmap.ops` (operations any domain made on this domain's grants).
- * `instructions` (guest instructions retired, counted per slice). Counters only grow; a benchmark reads them twice (or marks) and takes the difference.
+ * `instructions` (guest instructions retired, counted per slice), `pcpu.slices`, `pcpu.run_ns`
+ * (slices on a pCPU worker and the wall-clock ns the worker spent in them), `pcpu.cpu_ns` and
+ * `pcpu.os_wait_ns` (the worker thread's CPU time in them and its wait for a host CPU, from
+ * Linux's schedstat; absent elsewhere). Counters only grow; a benchmark reads them twice (or marks) and takes the difference.
  */
 export interface DomainCounters {
   domain: number;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -55,6 +55,17 @@ describe('pCPU worker threads', () => {
     expect(hello.vcpus[0]!.blocked).toBe(true);
     expect(x86.getContext(hello.vcpus[0]!).halted).toBe(true);
     expect(ran()).toBeGreaterThan(0);
+    // Every slice's time on its pCPU, as the worker measured it, is in the domain's counters.
+    expect(spin.counters['pcpu.slices']).toBeGreaterThan(0);
+    expect(spin.counters['pcpu.run_ns']).toBeGreaterThan(0);
+    expect(spin.counters['pcpu.run_ns']).toBeLessThan((Date.now() - deadline + 15_000) * 1e6);
+    expect(hello.counters['pcpu.slices']).toBeGreaterThan(0);
+    if (existsSync('/proc/thread-self/schedstat')) {
+      // The worker thread's own CPU time: some, and never more than a CPU's worth of the test.
+      expect(spin.counters['pcpu.cpu_ns']).toBeGreaterThan(0);
+      expect(spin.counters['pcpu.cpu_ns']).toBeLessThan((Date.now() - deadline + 15_000) * 1e6);
+      expect(spin.counters['pcpu.os_wait_ns']).toBeGreaterThanOrEqual(0);
+    }
   }, 30_000);
 });
 

@@ -38,6 +38,11 @@ export interface SliceRequest {
 }
 export interface SliceReply extends SliceResult {
   id: number;
+  /** Wall-clock ns the worker spent in the slice (running the guest and serving its exits in place). */
+  runNs: number;
+  /** The worker thread's CPU time for the slice, and ns the OS kept it waiting for a CPU (Linux schedstat; absent elsewhere). */
+  cpuNs?: number;
+  waitNs?: number;
   state: CpuState;
   console: number[];
   unclaimed: number;
@@ -60,6 +65,15 @@ const RESET_STATE: CpuState = makeCpu(new Array(256).fill(null), { consoleByte()
 function countSlice(d: Domain, r: SliceReply): void {
   d.countAll(r.exits);
   d.count('instructions', r.instructions);
+  // The vCPU's time on a pCPU as the pCPU measured it (Xen's runstate "running", without the
+  // scheduler's hand-over): phase time minus this is time the vCPU waited (trap bounces, ioreqs
+  // to the device model, being runnable with no pCPU free).
+  d.count('pcpu.slices');
+  d.count('pcpu.run_ns', r.runNs);
+  // What the host OS gave the pCPU thread meanwhile: CPU time, and time runnable without a CPU
+  // (the host's steal time, part of run_ns: on a busy machine, much of it).
+  if (r.cpuNs !== undefined) d.count('pcpu.cpu_ns', r.cpuNs);
+  if (r.waitNs !== undefined) d.count('pcpu.os_wait_ns', r.waitNs);
   const local = r.platformExits + r.ioreqCounters.unclaimed;
   if (local) d.count('exits.hypervisor', local);
   if (r.ioreqCounters.sent) {
