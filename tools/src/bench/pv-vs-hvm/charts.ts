@@ -40,11 +40,14 @@ export function scenarioSpec(doc: BenchDoc, sc: ScenarioResult): TopLevelSpec {
   const points = sc.results.flatMap((r) =>
     r.repetitions.filter((x) => x.ok).map((x) => ({ label: barLabel(r.path, r.variant, nv), path: r.path.toUpperCase(), value: x.value, rep: x.rep })),
   );
+  // A time metric also shows the guest's CPU time (median) where the backend measured it.
+  const cpu = sc.metric.unit === 'ms' ? sc.results.filter((r) => Number.isFinite(r.cpuMs.median)).map((r) => ({ label: barLabel(r.path, r.variant, nv), cpu: r.cpuMs.median })) : [];
   const cmp = sc.comparisons[0];
   const subtitle = [
     sc.description,
     `PV/HVM = ${Number.isFinite(cmp?.pvOverHvm ?? NaN) ? cmp!.pvOverHvm.toFixed(2) : 'n/a'} (${sc.metric.better} is better) · ${doc.mode} · ${doc.repetitions} repetition(s)`,
     'bar = median, whisker = min–max, dots = repetitions',
+    ...(cpu.length ? [`black tick = median ${cpuTimeLabel(doc.mode)}`] : []),
   ];
   const x = { field: 'label', type: 'nominal' as const, title: null, sort: summary.map((s) => s.label), axis: { labelAngle: 0, labelExpr: "split(datum.value, '|')", labelLimit: 200 } };
   const color = { field: 'path', type: 'nominal' as const, scale: { domain: ['PV', 'HVM'], range: [PATH_COLORS.PV, PATH_COLORS.HVM] }, legend: null };
@@ -70,6 +73,13 @@ export function scenarioSpec(doc: BenchDoc, sc: ScenarioResult): TopLevelSpec {
         mark: { type: 'point', filled: true, size: 30, color: '#111', opacity: 0.7 },
         encoding: { x, y: { field: 'value', type: 'quantitative' } },
       },
+      ...(cpu.length
+        ? [{
+            data: { values: cpu },
+            mark: { type: 'tick', color: '#111', thickness: 3, bandSize: 40 },
+            encoding: { x, y: { field: 'cpu', type: 'quantitative' } },
+          }]
+        : []),
       {
         data: { values: summary },
         mark: { type: 'text', dy: -8, fontSize: 12, fontWeight: 'bold' },
@@ -136,6 +146,11 @@ export function breakdownSpec(doc: BenchDoc): TopLevelSpec {
     },
     resolve: { scale: { y: 'independent' }, axis: { x: 'independent' } },
   } as TopLevelSpec;
+}
+
+/** What a run's CPU time is, by backend (protocol.ts `phaseCpuMs`). */
+export function cpuTimeLabel(mode: BenchDoc['mode']): string {
+  return mode === 'host' ? "vCPU CPU time (its pCPU thread's, schedstat)" : 'harness CPU time';
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

@@ -139,8 +139,9 @@ export class HostSession {
     const deadline = Date.now() + job.timeoutMs;
     const t0 = performance.now();
     try {
-      await this.tool(h, 'xl', ['create', cfg], Math.min(job.timeoutMs, 120_000));
-      const domid = (await h.ts!.call('xenlab-bench', 'domains', null)).find((d) => d.name === name)?.domid;
+      // The domid from xl's answer: a short guest may be gone before a `domains` query could find it.
+      const created = await this.tool(h, 'xl', ['create', '--json', cfg], Math.min(job.timeoutMs, 120_000));
+      const domid = createdDomid(created) ?? (await h.ts!.call('xenlab-bench', 'domains', null)).find((d) => d.name === name)?.domid;
       const dom0Counters = async (): Promise<Counters | null> =>
         job.path !== 'pv' || domid === undefined ? null : h.ts!.call('xenlab-bench', 'device-counters', { domid }).then((r) => sumVbds(r.vbd), () => null);
       // PV: dom0's console backend logs the shim's console ring by name; HVM: qemu-dm logs COM1 by domid.
@@ -183,10 +184,10 @@ export class HostSession {
       else if (bench.error) error = `the guest reported INT 13h error ${bench.error}h`;
       else if (!boot && begin === null) error = 'the guest printed no BEGIN line before its BENCH line';
       else if (!gone) error = 'the domain did not go away after its BENCH line (destroyed)';
-      else if (sameRead && !byMarks) error = `the phase was too short to time from the console log (BEGIN and BENCH arrived together; guest ticks ${bench.ticks ?? '?'}) and the domain has no counter marks`;
+      else if (sameRead && !byMarks) error = `the phase was too short to time from the console log (BEGIN and BENCH arrived together; guest ticks ${bench.ticks ?? '?'}) and it has no counter marks (${hc.notes.join('; ') || 'no reason given'})`;
       return {
         id, path: job.path, ok: error === undefined, error, outcome: gone ? 'poweroff' : 'error', bench,
-        phaseMs: byMarks ? hc.phaseMs : logMs, phaseCpuMs: NaN, phaseInstructions: hc.instructions, counters: hc.counters, missing: hc.missing,
+        phaseMs: byMarks ? hc.phaseMs : logMs, phaseCpuMs: hc.vcpuMs, phaseInstructions: hc.instructions, counters: hc.counters, missing: hc.missing,
         totalMs, totalInstructions: 0, consoleTail: follow.tail,
       };
     } catch (e) {
@@ -264,6 +265,17 @@ class LogFollower {
 
   get tail(): string {
     return [...this.last, this.partial].join('\n').slice(-2000);
+  }
+}
+
+/** The domid in `xl create --json`'s answer (its last line), if there is one. */
+export function createdDomid(stdout: string): number | undefined {
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    const d = JSON.parse(last) as { domid?: unknown };
+    return typeof d.domid === 'number' ? d.domid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { DomainCounters } from '@xenlab/xen-public';
 import { explain } from './explain.ts';
 import { delta, hostCounters, sumVbds } from './host-counters.ts';
+import { createdDomid } from './host-backend.ts';
 
 const hv = (marks: DomainCounters['marks']): DomainCounters => ({ domain: 5, alive: false, now_ns: 0, counters: {}, marks });
 const mark = (label: string, t_ns: number, counters: Record<string, number>, extra: Record<string, number> = {}) => ({ label, t_ns, counters, extra });
@@ -57,6 +58,22 @@ describe('hostCounters', () => {
     const noBegin = hostCounters({ path: 'pv', boot: false, hv: hv([mark('BENCH', 1, {})]), dom0Begin: {}, dom0End: {} });
     expect(noBegin.missing).toHaveLength(11);
     expect(noBegin.notes.join()).toMatch(/no BEGIN counter mark/);
+  });
+
+  it('the vCPU\'s CPU time between the marks: the pCPU threads\' CPU time, else their time in its slices', () => {
+    const run = (begin: Record<string, number>, end: Record<string, number>) =>
+      hostCounters({ path: 'hvm', boot: false, hv: hv([mark('BEGIN', 0, begin, { 'ioreq.served': 0 }), mark('BENCH', 9e6, end, { 'ioreq.served': 0 })]), dom0Begin: null, dom0End: null });
+    const both = run({ 'pcpu.run_ns': 1e6, 'pcpu.cpu_ns': 1e6, 'pcpu.os_wait_ns': 0 }, { 'pcpu.run_ns': 9e6, 'pcpu.cpu_ns': 6e6, 'pcpu.os_wait_ns': 2e6, 'pcpu.slices': 3 });
+    expect(both.vcpuMs).toBe(5);
+    expect(both.counters).toMatchObject({ 'pcpu.run_ns': 8e6, 'pcpu.cpu_ns': 5e6, 'pcpu.os_wait_ns': 2e6, 'pcpu.slices': 3 });
+    expect(run({ 'pcpu.run_ns': 1e6 }, { 'pcpu.run_ns': 4e6 }).vcpuMs).toBe(3);
+    expect(Number.isNaN(run({}, {}).vcpuMs)).toBe(true);
+  });
+
+  it('createdDomid reads the domid from xl create --json', () => {
+    expect(createdDomid('{"domid":7,"name":"x"}\n')).toBe(7);
+    expect(createdDomid('Parsing config from x.cfg\n')).toBeUndefined();
+    expect(createdDomid('')).toBeUndefined();
   });
 
   it('delta and sumVbds', () => {

@@ -36,6 +36,12 @@ export interface HostCounterResult {
   instructions: number;
   /** Host ms between the marks (hypervisor clock), NaN without them. */
   phaseMs: number;
+  /**
+   * CPU ms of the domain's vCPU between the marks: the pCPU worker threads' own CPU time over
+   * its slices (`pcpu.cpu_ns`, Linux schedstat), else their wall time in them (`pcpu.run_ns`);
+   * NaN without marks or without either counter.
+   */
+  vcpuMs: number;
   /** Why something is missing, for the run's notes. */
   notes: string[];
 }
@@ -67,7 +73,7 @@ export function hostCounters(s: HostSamples): HostCounterResult {
   const end = marks.find((m) => m.label === 'BENCH' && (s.boot || m.t_ns >= (begin?.t_ns ?? Infinity)));
   if (!s.hv || !begin || !end) {
     notes.push(!s.hv ? "the hypervisor's counters for the domain could not be read" : `the domain has no ${begin ? 'BENCH' : 'BEGIN'} counter mark`);
-    return { counters: {}, missing: [...EXPLAIN_KEYS], instructions: NaN, phaseMs: NaN, notes };
+    return { counters: {}, missing: [...EXPLAIN_KEYS], instructions: NaN, phaseMs: NaN, vcpuMs: NaN, notes };
   }
   const hv = delta(begin.counters, end.counters);
   const own = delta(begin.extra, end.extra);
@@ -75,6 +81,7 @@ export function hostCounters(s: HostSamples): HostCounterResult {
   const missing = new Set<ExplainKey>();
   const hvHypercalls = Object.entries(hv).reduce((a, [k, v]) => (k.startsWith('hypercall.') && k !== MARK_HYPERCALL ? a + v : a), 0);
   pick(hv, 'hypercall', c);
+  pick(hv, 'pcpu', c);
   c['evtchn.delivered'] = hv['evtchn.delivered'] ?? 0;
   if (s.path === 'pv') {
     pick(hv, 'trap', c);
@@ -112,6 +119,7 @@ export function hostCounters(s: HostSamples): HostCounterResult {
     missing: EXPLAIN_KEYS.filter((k) => missing.has(k)),
     instructions: hv.instructions ?? NaN,
     phaseMs: s.boot ? NaN : (end.t_ns - begin.t_ns) / 1e6,
+    vcpuMs: (hv['pcpu.cpu_ns'] ?? hv['pcpu.run_ns'] ?? NaN) / 1e6,
     notes,
   };
 }

@@ -62,8 +62,11 @@ export interface GuestRunResult {
   /** Host milliseconds of the measured phase: BEGIN line to BENCH line (boot: start to BENCH line). */
   phaseMs: number;
   /**
-   * CPU time the harness process spent in the phase (user + system, ms): less sensitive than
-   * host time to other processes on a shared machine; NaN when the backend cannot tell.
+   * CPU time of the guest in the phase (ms), less sensitive than host time to waits and to other
+   * processes on a shared machine. In-process: the harness process's user + system time. Host:
+   * the vCPU's time on a pCPU (the pCPU workers' own clock over the domain's slices), which
+   * leaves out the time the vCPU waited for trap bounces, ioreqs and a free pCPU. NaN when the
+   * backend cannot tell.
    */
   phaseCpuMs: number;
   /** Guest instructions retired in the phase. */

@@ -88,6 +88,42 @@ describe('report generation', () => {
     expect(text).toContain('PV took 17 trap bounces (int13 17), 33 ring requests, 50 notifications sent and 2 suppressed by hold-off');
   });
 
+  it('host mode: the CPU loop is judged by the vCPU\'s CPU time, and host time is split into pCPU time, host-CPU wait and the edges', () => {
+    const loopRep = (path: 'pv' | 'hvm', i: number, phaseMs: number, waitMs: number): Repetition => {
+      const counters: Counters = path === 'pv'
+        ? { 'trap.int1a': 2, 'trap.int10': 6, 'pcpu.run_ns': (phaseMs - 20) * 1e6, 'pcpu.cpu_ns': 400e6, 'pcpu.os_wait_ns': waitMs * 1e6 }
+        : { 'exits.total': 36, 'exits.ioreq': 29, 'pcpu.run_ns': (phaseMs - 5) * 1e6, 'pcpu.cpu_ns': 404e6, 'pcpu.os_wait_ns': waitMs * 1e6 };
+      return { rep: i, ok: true, value: phaseMs, phaseMs, cpuMs: counters['pcpu.cpu_ns']! / 1e6, instructions: 44e6, ticks: 8, totalMs: 900, units: 4, counters, explanation: perUnit(explain(path, counters, 44e6), 4) };
+    };
+    const loop = (path: 'pv' | 'hvm', phases: number[], wait: number): PathResult => {
+      const reps = phases.map((p, i) => loopRep(path, i + 1, p, wait));
+      return { ...pathResult(path, phases), metric: summarize(phases), phaseMs: summarize(phases), cpuMs: summarize(reps.map((r) => r.cpuMs)), repetitions: reps, explanation: reps[0]!.explanation, exitsByPort: [], trapsByVector: [] };
+    };
+    const d: BenchDoc = {
+      ...doc(),
+      mode: 'host',
+      scenarios: [{
+        name: 'cpuloop', description: 'CPU-bound loop', image: 'guests/workloads/cpuloop.bin', params: [4_000_000], diskSectors: 128,
+        metric: { name: 'time', unit: 'ms', better: 'lower' }, unit: 'M iterations',
+        results: [loop('pv', [700, 720, 710], 300), loop('hvm', [430, 420, 425], 20)],
+        comparisons: [{ variant: 'base', pvOverHvm: 710 / 425, better: 'hvm' }],
+      }],
+    };
+    const text = narrative(d, d.scenarios[0]!);
+    expect(text).toContain('PV 400 ms vs HVM 404 ms: PV/HVM = 0.990');
+    expect(text).toMatch(/waited for a host CPU PV 300 ms vs HVM 20 ms/);
+    expect(text).toContain('8 trap bounces');
+    expect(text).not.toContain('harnesses');
+    const html = toHtml(d, new Map());
+    expect(html).toContain('<th>vCPU CPU ms</th><th>on pCPU ms</th><th>host-CPU wait ms</th>');
+    const lines = toCsv(d).trim().split('\n');
+    const head = lines[0]!.split(',');
+    const median = Object.fromEntries(lines[1]!.split(',').map((c, i) => [head[i], c]));
+    expect(median).toMatchObject({ path: 'pv', phase_cpu_ms: '400', pcpu_os_wait_ms: '300', pcpu_run_ms: '690' });
+    const chart = scenarioSpec(d, d.scenarios[0]!) as unknown as { layer: Array<{ mark: { type: string }; data: { values: Array<Record<string, unknown>> } }> };
+    expect(chart.layer.find((l) => l.mark.type === 'tick')?.data.values.map((v) => v.cpu)).toEqual([400, 404]);
+  });
+
   it('charts: Vega-Lite specs carry every path and repetition, and render to SVG and PNG', async () => {
     const d = doc();
     const spec = scenarioSpec(d, d.scenarios[0]!) as unknown as { layer: Array<{ data: { values: Array<Record<string, unknown>> } }> };

@@ -46,7 +46,7 @@ export async function writeReport(doc: BenchDoc, outDir: string, opts: { png?: b
 
 // ---------------------------------------------------------------- CSV
 
-const CSV_HEAD = ['kind', 'scenario', 'path', 'variant', 'rep', 'ok', 'metric', 'unit', 'value', 'spread_mad', 'phase_ms', 'phase_cpu_ms', 'instructions', 'ticks', 'total_ms', 'work_units', 'work_unit', ...EXPLAIN_KEYS.map((k) => `${k}_per_unit`), 'error'];
+const CSV_HEAD = ['kind', 'scenario', 'path', 'variant', 'rep', 'ok', 'metric', 'unit', 'value', 'spread_mad', 'phase_ms', 'phase_cpu_ms', 'pcpu_run_ms', 'pcpu_os_wait_ms', 'instructions', 'ticks', 'total_ms', 'work_units', 'work_unit', ...EXPLAIN_KEYS.map((k) => `${k}_per_unit`), 'error'];
 
 function cell(v: unknown): string {
   if (v === null || v === undefined || (typeof v === 'number' && !Number.isFinite(v))) return '';
@@ -61,12 +61,12 @@ export function toCsv(doc: BenchDoc): string {
       const per = (e: Explanation) => EXPLAIN_KEYS.map((k) => e[k]);
       lines.push([
         'median', sc.name, r.path, r.variant, '', r.failures === 0, sc.metric.name, sc.metric.unit, r.metric.median, r.metric.mad,
-        r.phaseMs.median, r.cpuMs.median, '', '', '', '', sc.unit, ...per(r.explanation), r.failures ? `${r.failures} failed` : '',
+        r.phaseMs.median, r.cpuMs.median, medianCounter(r, 'pcpu.run_ns') / 1e6, medianCounter(r, 'pcpu.os_wait_ns') / 1e6, '', '', '', '', sc.unit, ...per(r.explanation), r.failures ? `${r.failures} failed` : '',
       ].map(cell).join(','));
       for (const x of r.repetitions) {
         lines.push([
           'rep', sc.name, r.path, r.variant, x.rep, x.ok, sc.metric.name, sc.metric.unit, x.value, '',
-          x.phaseMs, x.cpuMs, x.instructions, x.ticks, x.totalMs, x.units, sc.unit, ...per(x.explanation), x.error ?? '',
+          x.phaseMs, x.cpuMs, (x.counters['pcpu.run_ns'] ?? NaN) / 1e6, (x.counters['pcpu.os_wait_ns'] ?? NaN) / 1e6, x.instructions, x.ticks, x.totalMs, x.units, sc.unit, ...per(x.explanation), x.error ?? '',
         ].map(cell).join(','));
       }
     }
@@ -109,7 +109,20 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
   }
   const p = pv.explanation;
   const h = hvm.explanation;
-  if (sc.name === 'cpuloop') {
+  if (sc.name === 'cpuloop' && doc.mode === 'host') {
+    const ms = (r: PathResult, k: string) => medianCounter(r, k) / 1e6;
+    const cpuQ = pv.cpuMs.median / hvm.cpuMs.median;
+    parts.push(
+      `Both paths ran ${fmt(p.instructions)} vs ${fmt(h.instructions)} guest instructions per ${u} on the same pCPU worker code, with no I/O in the loop. ` +
+        `The vCPU's CPU time (its pCPU thread's own, from Linux schedstat) was PV ${fmt(pv.cpuMs.median)} ms vs HVM ${fmt(hvm.cpuMs.median)} ms: PV/HVM = ${Number.isFinite(cpuQ) ? cpuQ.toFixed(3) : 'n/a'}. That is the like-for-like comparison of the CPU.`,
+    );
+    parts.push(
+      `Host time holds more. The pCPU thread was in the vCPU's slices for PV ${fmt(ms(pv, 'pcpu.run_ns'))} ms vs HVM ${fmt(ms(hvm, 'pcpu.run_ns'))} ms, of which it waited for a host CPU PV ${fmt(ms(pv, 'pcpu.os_wait_ns'))} ms vs HVM ${fmt(ms(hvm, 'pcpu.os_wait_ns'))} ms: ` +
+        `other processes on this machine, and on PV also the spare shim process dom0 starts 100 ms after each PV create (on the other core of a 2-core machine while the PV guest runs). ` +
+        `The rest of the phase the vCPU was off its pCPU (PV ${fmt(pv.phaseMs.median - ms(pv, 'pcpu.run_ns'))} ms, HVM ${fmt(hvm.phaseMs.median - ms(hvm, 'pcpu.run_ns'))} ms): the phase's edges are not the same work — ` +
+        `PV bounces the workload's two INT 1Ah tick reads and the six INT 10h bytes of "BENCH " to the shim (${fmt(p.trapBounces * (pv.repetitions.find((x) => x.ok)?.units ?? NaN))} trap bounces, each a round trip to another process), while HVM reads the tick count inside its virtual BIOS and takes ${fmt(h.vmExits * (hvm.repetitions.find((x) => x.ok)?.units ?? NaN))} exits for the same bytes.`,
+    );
+  } else if (sc.name === 'cpuloop') {
     parts.push(`Both paths ran ${fmt(p.instructions)} vs ${fmt(h.instructions)} guest instructions per ${u} with ${fmt(h.vmExits)} VM exits and ${fmt(p.trapBounces)} trap bounces per ${u}: no I/O, so a difference is noise on this shared machine or the harnesses' different run loops (HVM runs 20 000-instruction slices and checks for timer ticks between them, PV 1 M). Harness CPU time: PV ${fmt(pv.cpuMs.median)} ms, HVM ${fmt(hvm.cpuMs.median)} ms.`);
   } else {
     const ports = hvm.exitsByPort.slice(0, 4).map((e) => `${e.port} ${fmt(e.perUnit)}`).join(', ');
@@ -127,22 +140,34 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
   return parts.map((s) => `<p>${esc(s)}</p>`).join('\n');
 }
 
+/** Median over a path's good repetitions of one raw counter (NaN when none has it). */
+function medianCounter(r: PathResult, key: string): number {
+  const v = r.repetitions.filter((x) => x.ok && x.counters[key] !== undefined).map((x) => x.counters[key]!).sort((a, b) => a - b);
+  if (!v.length) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+
 function explanationTable(sc: ScenarioResult, variants: number): string {
   const head = sc.results.map((r) => `<th>${esc(pathName(r, variants))}</th>`).join('');
   const rows = EXPLAIN_KEYS.map((k) => `<tr><td>${esc(EXPLAIN_LABELS[k])}</td>${sc.results.map((r) => `<td class="n">${Number.isNaN(r.explanation[k]) ? 'missing' : fmt(r.explanation[k])}</td>`).join('')}</tr>`).join('\n');
   return `<table><thead><tr><th>per ${esc(sc.unit)}</th>${head}</tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
-function repetitionsTable(sc: ScenarioResult, variants: number): string {
+function repetitionsTable(doc: BenchDoc, sc: ScenarioResult, variants: number): string {
+  // On a host: the pCPU thread's time in the vCPU's slices and its wait for a host CPU.
+  const host = doc.mode === 'host';
+  const nsMs = (v: number | undefined) => (v === undefined ? '' : fmt(v / 1e6));
   const rows = sc.results
     .flatMap((r) =>
       r.repetitions.map(
         (x) =>
-          `<tr><td>${esc(pathName(r, variants))}</td><td class="n">${x.rep}</td><td class="n">${fmt(x.value)}</td><td class="n">${fmt(x.phaseMs)}</td><td class="n">${fmt(x.cpuMs)}</td><td class="n">${x.instructions}</td><td class="n">${x.ticks ?? ''}</td><td>${x.ok ? 'ok' : esc(x.error ?? 'failed')}</td></tr>`,
+          `<tr><td>${esc(pathName(r, variants))}</td><td class="n">${x.rep}</td><td class="n">${fmt(x.value)}</td><td class="n">${fmt(x.phaseMs)}</td><td class="n">${fmt(x.cpuMs)}</td>${host ? `<td class="n">${nsMs(x.counters['pcpu.run_ns'])}</td><td class="n">${nsMs(x.counters['pcpu.os_wait_ns'])}</td>` : ''}<td class="n">${x.instructions}</td><td class="n">${x.ticks ?? ''}</td><td>${x.ok ? 'ok' : esc(x.error ?? 'failed')}</td></tr>`,
       ),
     )
     .join('\n');
-  return `<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th><th>harness CPU ms</th><th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  const cpuHead = host ? '<th>vCPU CPU ms</th><th>on pCPU ms</th><th>host-CPU wait ms</th>' : '<th>harness CPU ms</th>';
+  return `<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th>${cpuHead}<th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
 export function toHtml(doc: BenchDoc, svgs: ReadonlyMap<string, string>): string {
@@ -166,7 +191,7 @@ export function toHtml(doc: BenchDoc, svgs: ReadonlyMap<string, string>): string
 <div class="chart">${svgs.get(sc.name) ?? ''}</div>
 ${narrative(doc, sc)}
 ${explanationTable(sc, nv)}
-<details><summary>every repetition</summary>${repetitionsTable(sc, nv)}</details>
+<details><summary>every repetition</summary>${repetitionsTable(doc, sc, nv)}</details>
 </section>`,
     )
     .join('\n');
