@@ -31,6 +31,19 @@ async function connectXenstored(path: string, ms: number, proc: ChildProcess): P
   }
 }
 
+/** The xenstored this process started: stopped on a failed start too, never left behind. */
+let xenstored: ChildProcess | undefined;
+
+/** SIGTERM, then SIGKILL after `ms`; resolves when it has exited. */
+async function stopChild(p: ChildProcess | undefined, ms = 5000): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), ms);
+  await exited;
+  clearTimeout(t);
+}
+
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
   const i = argv.indexOf('--run-dir');
@@ -42,9 +55,9 @@ async function main(): Promise<void> {
   await hc.call('console_io', 'write', { text: 'dom0: connected' });
 
   const out = openSync(`${L.logDir}/xenstored.log`, 'a');
-  const xenstored = spawn(process.execPath, [...processEntry('xenstored'), '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
+  xenstored = spawn(process.execPath, [...processEntry('xenstored'), '--socket', L.xenstoredSocket, '--hypervisor', L.runDir], { stdio: ['ignore', out, out] });
   closeSync(out);
-  writeFileSync(`${L.xenstoredDir}/pid`, `${xenstored.pid}\n`);
+  writeFileSync(L.xenstoredPid, `${xenstored.pid}\n`);
   const xs = await connectXenstored(L.xenstoredSocket, 15_000, xenstored);
   await xs.write('/local/domain/0/name', 'Domain-0');
   await xs.write('/local/domain/0/domid', '0');
@@ -72,23 +85,27 @@ async function main(): Promise<void> {
     log(`${sig}: stopping`);
     reaper.stop();
     await toolstack.stop().catch((e) => log(`toolstack stop: ${(e as Error).message}`));
-    const exited = new Promise<void>((r) => (xenstored.exitCode !== null ? r() : xenstored.once('exit', () => r())));
-    xenstored.kill('SIGTERM');
-    const t = setTimeout(() => xenstored.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(t);
-    for (const f of [L.dom0Ready, L.dom0Pid, `${L.xenstoredDir}/pid`]) rmSync(f, { force: true });
+    await stopChild(xenstored);
+    for (const f of [L.dom0Ready, L.dom0Pid, L.xenstoredPid]) rmSync(f, { force: true });
     hc.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // The hypervisor gone (it crashed or was killed) is the host gone: do not outlive it.
+  hc.conn.socket.on('close', () => void stop('the hypervisor went away'));
   xenstored.on('exit', (code, sig) => {
     if (!stopping) log(`xenstored exited unexpectedly (${sig ?? `code ${code}`})`);
   });
 }
 
-main().catch((e) => {
+main().catch(async (e) => {
   process.stderr.write(`dom0: ${(e as Error).stack ?? e}\n`);
+  // A start that failed after xenstored was spawned must not leave it running.
+  if (xenstored) {
+    await stopChild(xenstored, 2000).catch(() => {});
+    const L = hostLayout(process.argv.includes('--run-dir') ? process.argv[process.argv.indexOf('--run-dir') + 1] : defaultRunDir());
+    rmSync(L.xenstoredPid, { force: true });
+  }
   process.exit(1);
 });

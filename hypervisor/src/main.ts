@@ -5,7 +5,7 @@
  * process and stops everything on SIGTERM. `npx xenlab start` is the usual way to run it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { DOMID_SELF, hostLayout, defaultRunDir, processEntry } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     credit.remove(v);
     v.external = true;
     v.online = true;
+    v.placeExternal(args.pcpus);
   }
   populatePhysmap(hv, dom0, { domid: DOMID_SELF, extent_start: Array.from({ length: dom0.maxPages }, (_, i) => i) });
   hv.unpauseDomain(dom0);
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
   hv.log(`hypercalls on ${L.hypervisorSocket}`);
 
   let dom0Proc: ChildProcess | undefined;
+  let stopping = false;
   if (args.dom0) {
     const log = openSync(`${L.logDir}/dom0.log`, 'a');
     dom0Proc = spawn(process.execPath, [...processEntry('dom0'), '--run-dir', L.runDir], {
@@ -117,14 +119,22 @@ async function main(): Promise<void> {
     dom0Proc.on('exit', (code, sig) => {
       hv.log(`dom0 process exited (${sig ?? `code ${code}`})`);
       dom0Proc = undefined;
+      // dom0 is the host's control plane (toolstack, backends, xenstored's parent): without it
+      // nothing can be managed, and its helpers would be orphans. Stop the whole host.
+      if (!stopping) void stop(`dom0's process died (${sig ?? `exit code ${code}`})`, 1);
     });
   }
 
-  let stopping = false;
-  const stop = async (sig: string): Promise<void> => {
+  const stop = async (why: string, exitCode = 0): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    hv.log(`${sig}: stopping`);
+    hv.log(`${why}: stopping`);
+    if (exitCode !== 0) {
+      process.stderr.write(`hypervisor: ${why}: stopping the host (xenstored, every guest's process, then the hypervisor); see ${L.logDir}/dom0.log\n`);
+      writeFileSync(L.hypervisorStopped, `${new Date().toISOString()} ${why}: the host stopped\n`);
+      await stopXenstored(L);
+      for (const f of [L.dom0Ready, L.dom0Pid]) rmSync(f, { force: true });
+    }
     if (dom0Proc) {
       const p = dom0Proc;
       const exited = new Promise<void>((r) => p.once('exit', () => r()));
@@ -141,10 +151,43 @@ async function main(): Promise<void> {
     for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Token]) rmSync(f, { force: true });
     shm.close();
     rmSync(L.machineMemory, { force: true });
-    process.exit(0);
+    process.exit(exitCode);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Stops the xenstored a dead dom0 left behind: the process in its pid file, only if its command
+ * line names this host's xenstored socket (a recycled pid is left alone). Bounded: SIGTERM, then
+ * SIGKILL after 3 s.
+ */
+async function stopXenstored(L: ReturnType<typeof hostLayout>): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(L.xenstoredPid, 'utf8').trim());
+    if (!Number.isInteger(pid) || pid <= 0 || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(L.xenstoredSocket)) return;
+  } catch {
+    return; // no pid file, or no such process
+  }
+  const alive = (): boolean => {
+    try {
+      process.kill(pid, 0);
+      return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z'); // a zombie has exited
+    } catch {
+      return false;
+    }
+  };
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 3000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  if (alive()) process.kill(pid, 'SIGKILL');
+  rmSync(L.xenstoredPid, { force: true });
+  rmSync(L.xenstoredSocket, { force: true });
 }
 
 main().catch((e) => {

@@ -17,11 +17,18 @@ export interface HostLayout {
   hypervisorReady: string;
   /** dom0's set-up token (mode 0600): holding it is being privileged. */
   dom0Token: string;
+  /**
+   * Why the host stopped on its own (dom0's process died): one line the hypervisor writes as it
+   * stops, for `xenlab status`; `xenlab start` removes it.
+   */
+  hypervisorStopped: string;
   dom0Dir: string;
   dom0Pid: string;
   dom0Ready: string;
   xenstoredDir: string;
   xenstoredSocket: string;
+  /** Written by dom0, which starts xenstored. */
+  xenstoredPid: string;
   logDir: string;
 }
 
@@ -48,11 +55,13 @@ export function hostLayout(runDir: string = defaultRunDir()): HostLayout {
     hypervisorPid: join(hv, 'pid'),
     hypervisorReady: join(hv, 'ready'),
     dom0Token: join(hv, 'dom0.token'),
+    hypervisorStopped: join(hv, 'stopped'),
     dom0Dir: d0,
     dom0Pid: join(d0, 'pid'),
     dom0Ready: join(d0, 'ready'),
     xenstoredDir: xs,
     xenstoredSocket: join(xs, 'socket'),
+    xenstoredPid: join(xs, 'pid'),
     logDir: join(runDir, 'logs'),
   };
 }

@@ -55,7 +55,7 @@ async function start(L: HostLayout, argv: string[]): Promise<void> {
   mkdirSync(L.logDir, { recursive: true });
   // A host that crashed leaves its markers behind: without this, a stale dom0/ready would make
   // us report success before the new dom0 is up.
-  for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Ready, L.dom0Pid]) rmSync(f, { force: true });
+  for (const f of [L.hypervisorReady, L.hypervisorPid, L.dom0Ready, L.dom0Pid, L.hypervisorStopped]) rmSync(f, { force: true });
   const logPath = `${L.logDir}/hypervisor.log`;
   const log = openSync(logPath, 'a');
   const hv = spawn(process.execPath, [...processEntry('hypervisor'), '--run-dir', L.runDir, ...pass], {
@@ -68,24 +68,66 @@ async function start(L: HostLayout, argv: string[]): Promise<void> {
   hv.on('exit', (code) => (exited = code ?? -1));
   hv.unref();
   const deadline = Date.now() + 30_000;
+  const dom0Log = `${L.logDir}/dom0.log`;
   while (!existsSync(L.dom0Ready)) {
-    if (exited !== null) throw new UserError(`xenlab start: the hypervisor exited (code ${exited}) while booting; its log (${logPath}) ends:\n${tail(logPath)}`);
+    if (exited !== null) {
+      // The hypervisor stops the host when dom0 dies while booting; end whatever outlived it.
+      const left = await endLeftovers(L);
+      const why = readNote(L.hypervisorStopped);
+      throw new UserError(
+        `xenlab start: the hypervisor exited (code ${exited}) while booting${why ? `: ${why}` : ''}${left ? `; stopped ${left} leftover process(es)` : ''}\n` +
+          `${logPath} ends:\n${tail(logPath)}` +
+          (why && existsSync(dom0Log) ? `\n${dom0Log} ends:\n${tail(dom0Log)}` : ''),
+      );
+    }
     if (Date.now() > deadline) {
-      throw new UserError(`xenlab start: the host did not come up within 30 s (dom0 never became ready); see ${L.logDir}/*.log, then \`npx xenlab stop\``);
+      // Leave nothing half up: stop what was started (hypervisor, dom0, xenstored), keep the logs.
+      await stop(L, () => {});
+      throw new UserError(`xenlab start: the host did not come up within 30 s (dom0 never became ready), so it was stopped; see ${L.logDir}/*.log`);
     }
     await sleep(50);
   }
   out(`xenlab: host started in ${L.runDir} (hypervisor pid ${hv.pid}); xenstored at ${L.xenstoredSocket}`);
 }
 
-async function stop(L: HostLayout): Promise<void> {
+/** The first line of a note file, or undefined. */
+function readNote(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim().split('\n')[0] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A live process of this host: its command line names the run directory (every one of them is
+ * started with it), so a pid file left by a crash that the system has since reused is not ours.
+ */
+function ours(pid: number | undefined, L: HostLayout): boolean {
+  if (!alive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(L.runDir);
+  } catch {
+    return false;
+  }
+}
+
+/** The hypervisor is gone: SIGTERM the helpers it started (dom0, xenstored) if they outlived it. */
+async function endLeftovers(L: HostLayout): Promise<number> {
+  const orphans = [readPid(L.dom0Pid), readPid(L.xenstoredPid)].filter((p) => ours(p, L));
+  for (const p of orphans) process.kill(p!, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (orphans.some((p) => alive(p)) && Date.now() < deadline) await sleep(50);
+  for (const p of orphans) if (alive(p)) process.kill(p!, 'SIGKILL');
+  return orphans.length;
+}
+
+async function stop(L: HostLayout, say: (s: string) => void = out): Promise<void> {
   const pid = readPid(L.hypervisorPid);
-  const helpers = [readPid(L.dom0Pid), readPid(`${L.xenstoredDir}/pid`)];
+  const helpers = [readPid(L.dom0Pid), readPid(L.xenstoredPid)];
   if (!alive(pid)) {
-    // The hypervisor is gone; end the helpers it started if they outlived it.
-    const orphans = helpers.filter((p) => alive(p));
-    for (const p of orphans) process.kill(p!, 'SIGTERM');
-    out(orphans.length ? `xenlab: the hypervisor in ${L.runDir} was not running; stopped ${orphans.length} leftover process(es)` : `xenlab: no host running in ${L.runDir}`);
+    const n = await endLeftovers(L);
+    say(n ? `xenlab: the hypervisor in ${L.runDir} was not running; stopped ${n} leftover process(es)` : `xenlab: no host running in ${L.runDir}`);
     return;
   }
   process.kill(pid!, 'SIGTERM');
@@ -93,11 +135,13 @@ async function stop(L: HostLayout): Promise<void> {
   while (alive(pid) && Date.now() < deadline) await sleep(50);
   if (alive(pid)) {
     // It did not stop in time: end exactly the processes this host started.
-    for (const p of [pid, ...helpers]) if (alive(p)) process.kill(p!, 'SIGKILL');
-    out(`xenlab: host in ${L.runDir} did not stop within 15 s; killed it`);
+    for (const p of [pid, ...helpers]) if (ours(p, L)) process.kill(p!, 'SIGKILL');
+    say(`xenlab: host in ${L.runDir} did not stop within 15 s; killed it`);
     return;
   }
-  out(`xenlab: host in ${L.runDir} stopped`);
+  // dom0 stops xenstored; if dom0 was gone already, nothing did.
+  const left = await endLeftovers(L);
+  say(`xenlab: host in ${L.runDir} stopped${left ? ` (and ${left} leftover process(es))` : ''}`);
 }
 
 async function status(L: HostLayout, argv: string[]): Promise<number> {
@@ -107,8 +151,10 @@ async function status(L: HostLayout, argv: string[]): Promise<number> {
     run_dir: L.runDir,
     hypervisor: { pid: hvPid ?? null, running: alive(hvPid) },
     dom0: { pid: readPid(L.dom0Pid) ?? null, ready: existsSync(L.dom0Ready) },
-    xenstored: { pid: readPid(`${L.xenstoredDir}/pid`) ?? null, socket: existsSync(L.xenstoredSocket) ? L.xenstoredSocket : null },
+    xenstored: { pid: readPid(L.xenstoredPid) ?? null, socket: existsSync(L.xenstoredSocket) ? L.xenstoredSocket : null },
   };
+  const stopped = alive(hvPid) ? undefined : readNote(L.hypervisorStopped);
+  if (stopped) st.stopped = stopped;
   if (alive(hvPid) && existsSync(L.dom0Token)) {
     try {
       const hc = await HypercallClient.connect(L.hypervisorSocket, readFileSync(L.dom0Token, 'utf8').trim(), { timeoutMs: 5000 });
@@ -122,7 +168,7 @@ async function status(L: HostLayout, argv: string[]): Promise<number> {
   }
   const up = alive(hvPid);
   if (asJson) out(JSON.stringify(st, null, 2));
-  else if (!up) out(`xenlab: no host running in ${L.runDir}`);
+  else if (!up) out(`xenlab: no host running in ${L.runDir}${stopped ? `; it stopped on its own: ${stopped} (logs in ${L.logDir})` : ''}`);
   else {
     const h = st.host as { nr_cpus: number; total_memory_mib: number; free_memory_mib: number; domains: number } | undefined;
     out(`xenlab host in ${L.runDir}`);
