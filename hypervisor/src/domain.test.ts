@@ -114,3 +114,28 @@ describe('vcpu_time_info', () => {
     }
   });
 });
+
+describe("dom0's external vCPUs (the dom0 process)", () => {
+  it('report the pCPU their hard affinity allows (xl vcpu-pin, then xl vcpu-list)', async () => {
+    const { dispatch } = await import('./hypercalls.ts');
+    const { XEN_VCPUAFFINITY } = await import('@xenlab/xen-public');
+    const { hv, dom0 } = makeHost(256, { nrPcpus: 4 });
+    const ctx = { hv, caller: dom0, vcpu: 0, conn: { handles: new Set<number>(), ports: new Set<number>(), foreign: [] }, issueToken: () => '' };
+    const d = makeGuest(hv, { max_vcpus: 2 });
+    for (const v of d.vcpus) {
+      v.external = true;
+      v.online = true;
+      v.placeExternal(hv.nrPcpus);
+    }
+    const cpu = (vcpu: number) => (dispatch(ctx, 'domctl', 'getvcpuinfo', { domain: d.domid, vcpu }) as { cpu: number }).cpu;
+    const pinHard = (vcpu: number, cpumap_hard: number[]) => dispatch(ctx, 'domctl', 'setvcpuaffinity', { domain: d.domid, vcpu, flags: XEN_VCPUAFFINITY.HARD, cpumap_hard });
+    expect([cpu(0), cpu(1)]).toEqual([0, 1]); // spread like the pCPUs
+    pinHard(0, [2, 3]);
+    expect(cpu(0)).toBe(2);
+    expect(dispatch(ctx, 'domctl', 'getvcpuaffinity', { domain: d.domid, vcpu: 0 })).toMatchObject({ cpumap_hard: [2, 3] });
+    pinHard(1, [1, 3]);
+    expect(cpu(1)).toBe(1); // its own slot is allowed: it stays
+    pinHard(0, [0, 1, 2, 3]);
+    expect(cpu(0)).toBe(0);
+  });
+});

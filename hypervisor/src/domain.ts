@@ -47,6 +47,17 @@ export class Vcpu {
    */
   external = false;
 
+  /**
+   * Where an external vCPU is reported to run (getvcpuinfo's `cpu`, `xl vcpu-list`): its own
+   * slot (vCPU id modulo the pCPUs) while its hard affinity allows it, else its first allowed
+   * pCPU. Called when it becomes external and whenever its hard affinity changes.
+   */
+  placeExternal(nrPcpus: number): void {
+    const home = this.id % nrPcpus;
+    const allowed = this.hardAffinity;
+    this.pcpu = !allowed || allowed.includes(home) ? home : allowed[0]!;
+  }
+
   runstate: RunstateName = 'offline';
   runstateEntry = 0;
   /** Nanoseconds spent in each runstate (index RUNSTATE.*). */

@@ -394,6 +394,7 @@ export const hypercalls: DispatchTable = {
         const soft = cpumap(ctx, o.cpumap_soft, 'cpumap_soft');
         v.softAffinity = soft.length === ctx.hv.nrPcpus ? null : soft;
       }
+      if (v.external) v.placeExternal(ctx.hv.nrPcpus); // dom0's vCPUs: not the scheduler's
       ctx.hv.sched.adjust(d);
       return 0;
     },
