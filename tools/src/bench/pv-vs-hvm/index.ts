@@ -3,7 +3,7 @@
  * as PV and as HVM guests, several times each, with the counters that explain the difference,
  * written to DIR as results.json, results.csv, charts/ and report.html (docs/benchmarks.md).
  *
- *   xenlab-bench [--quick] [--out DIR] [--backend in-process|host] [--scenarios a,b]
+ *   xenlab-bench [--quick] [--out DIR] [--backend host|in-process] [--scenarios a,b]
  *                [--warmups N] [--reps N] [knobs] [--vs "knob=value,..."] [--no-png] [--no-progress]
  *   knobs: --ring-pages 1|2|4|8  --notify-holdoff on|off  --grant copy|map  --write-through on|off
  *          --hvm-disk pio|pio-multiple|dma  --ioreq-page on|off
@@ -99,7 +99,11 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     .exitOverride()
     .option('--quick', 'small workloads, one warm-up, one repetition', false)
     .option('--out <dir>', 'output directory', 'bench-results/pv-vs-hvm')
-    .addOption(new Option('--backend <kind>', 'what runs the guests').choices(['in-process', 'host']).default('in-process'))
+    .addOption(
+      new Option('--backend <kind>', 'what runs the guests: host = real domains on a xenlab host it boots (or --host-dir); in-process = the guests in one harness child, no host (the cleanest CPU comparison)')
+        .choices(['host', 'in-process'])
+        .default('host'),
+    )
     .option('--host-dir <dir>', '--backend host: use the running host in this run directory (default: boot one)')
     .option('--pcpus <n>', '--backend host: pCPUs of the host it boots (default 2)', positiveInt('--pcpus', 1))
     .option('--scenarios <list>', 'comma-separated scenario names (default: all)', (v) => v.split(',').map((s) => s.trim()).filter(Boolean))

@@ -14,7 +14,7 @@ import type { Backend, RunMode } from './backend.ts';
 import { writeDisk } from './disk.ts';
 import { explain, exitsByPort, perUnit, trapsByVector, EXPLAIN_KEYS, type Explanation } from './explain.ts';
 import type { Counters, DriverSettings, GuestPath } from './protocol.ts';
-import type { Metric, Profile, Scenario } from './scenarios.ts';
+import { sizingFor, type Metric, type Profile, type Scenario } from './scenarios.ts';
 import { median, ratio, summarize, type Summary } from './stats.ts';
 
 export const SCHEMA = 'xenlab-bench/pv-vs-hvm@1';
@@ -138,7 +138,7 @@ export async function runBench(o: RunOptions): Promise<BenchDoc> {
   try {
     for (const b of Object.values(o.backends)) await b.start();
     for (const sc of o.scenarios) {
-      const sizing = o.profile === 'quick' ? sc.quick : sc.full;
+      const sizing = sizingFor(sc, o.profile, o.backends.pv.mode);
       const disk = join(work, `${sc.name}.img`);
       const image = join(WORKLOADS, sc.image);
       if (!sc.verifyDisk) writeDisk(disk, image, sizing.params, sizing.diskSectors);
