@@ -103,6 +103,11 @@ export function breakdownSpec(doc: BenchDoc): TopLevelSpec {
     ),
   );
   const labels = [...new Set(rows.map((r) => r.label))];
+  // The log axis starts at 0.01 or at the decade of the smallest value (e.g. persistent grants:
+  // a few grant operations over thousands of ops), so every dot is inside its panel.
+  const smallest = Math.min(0.01, ...rows.map((r) => r.value));
+  const axisMin = Number((10 ** Math.floor(Math.log10(smallest))).toPrecision(1));
+  const ticks = Array.from({ length: 7 - Math.round(Math.log10(axisMin)) }, (_, i) => Number((axisMin * 10 ** i).toPrecision(1)));
   const pathColors = labels.length <= 2 && labels.every((l) => l === 'PV' || l === 'HVM');
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
@@ -121,7 +126,7 @@ export function breakdownSpec(doc: BenchDoc): TopLevelSpec {
             y: { field: 'quantity', type: 'nominal', title: null, sort: EXPLAIN_KEYS.map((k) => EXPLAIN_LABELS[k]), axis: { labelLimit: 230 } },
             yOffset: { field: 'label', type: 'nominal', sort: labels },
             x: { field: 'value', type: 'quantitative' },
-            x2: { datum: 0.01 },
+            x2: { datum: axisMin },
           },
         },
         {
@@ -129,7 +134,7 @@ export function breakdownSpec(doc: BenchDoc): TopLevelSpec {
           encoding: {
             y: { field: 'quantity', type: 'nominal', title: null, sort: EXPLAIN_KEYS.map((k) => EXPLAIN_LABELS[k]) },
             yOffset: { field: 'label', type: 'nominal', sort: labels },
-            x: { field: 'value', type: 'quantitative', scale: { type: 'log', domainMin: 0.01 }, title: 'events per unit (log scale)', axis: { format: '~g', values: [0.01, 0.1, 1, 10, 100, 1000, 10000, 100000, 1000000] } },
+            x: { field: 'value', type: 'quantitative', scale: { type: 'log', domainMin: axisMin }, title: 'events per unit (log scale)', axis: { format: '~g', values: ticks } },
             color: { field: 'label', type: 'nominal', title: 'path', sort: labels, scale: pathColors ? { domain: ['PV', 'HVM'], range: [PATH_COLORS.PV, PATH_COLORS.HVM] } : { scheme: 'tableau10' } },
           },
         },

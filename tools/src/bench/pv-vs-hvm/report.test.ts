@@ -132,6 +132,12 @@ describe('report generation', () => {
     const b = breakdownSpec(d) as unknown as { data: { values: Array<{ quantity: string; label: string; value: number }> } };
     expect(b.data.values.find((v) => v.label === 'HVM' && v.quantity === 'VM exits')?.value).toBe(259);
     expect(b.data.values.every((v) => v.value > 0)).toBe(true);
+    // A quantity far below 0.01 per unit (persistent grants: a few over thousands of ops) moves the log axis down to its decade.
+    const scaleMin = (x: BenchDoc) => JSON.stringify(breakdownSpec(x)).match(/"domainMin":([^,}]+)/)?.[1];
+    expect(scaleMin(d)).toBe('0.01');
+    const tiny = doc();
+    tiny.scenarios[0]!.results[0]!.explanation = { ...tiny.scenarios[0]!.results[0]!.explanation, grantOps: 0.000244 };
+    expect(scaleMin(tiny)).toBe('0.0001');
     const dir = mkdtempSync(join(tmpdir(), 'bench-report-'));
     dirs.push(dir);
     const w = await writeReport(d, dir);

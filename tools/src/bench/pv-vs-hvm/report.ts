@@ -118,7 +118,7 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
     );
     parts.push(
       `Host time holds more. The pCPU thread was in the vCPU's slices for PV ${fmt(ms(pv, 'pcpu.run_ns'))} ms vs HVM ${fmt(ms(hvm, 'pcpu.run_ns'))} ms, of which it waited for a host CPU PV ${fmt(ms(pv, 'pcpu.os_wait_ns'))} ms vs HVM ${fmt(ms(hvm, 'pcpu.os_wait_ns'))} ms: ` +
-        `other processes on this machine, and on PV also the spare shim process dom0 starts 100 ms after each PV create (on the other core of a 2-core machine while the PV guest runs). ` +
+        `other processes on this machine (the host's own included, e.g. the spare shim process dom0 starts 100 ms after each PV create, while that PV guest runs). ` +
         `The rest of the phase the vCPU was off its pCPU (PV ${fmt(pv.phaseMs.median - ms(pv, 'pcpu.run_ns'))} ms, HVM ${fmt(hvm.phaseMs.median - ms(hvm, 'pcpu.run_ns'))} ms): the phase's edges are not the same work — ` +
         `PV bounces the workload's two INT 1Ah tick reads and the six INT 10h bytes of "BENCH " to the shim (${fmt(p.trapBounces * (pv.repetitions.find((x) => x.ok)?.units ?? NaN))} trap bounces, each a round trip to another process), while HVM reads the tick count inside its virtual BIOS and takes ${fmt(h.vmExits * (hvm.repetitions.find((x) => x.ok)?.units ?? NaN))} exits for the same bytes.`,
     );
@@ -167,7 +167,10 @@ function repetitionsTable(doc: BenchDoc, sc: ScenarioResult, variants: number): 
     )
     .join('\n');
   const cpuHead = host ? '<th>vCPU CPU ms</th><th>on pCPU ms</th><th>host-CPU wait ms</th>' : '<th>harness CPU ms</th>';
-  return `<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th>${cpuHead}<th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
+  const legend = host
+    ? "<p class=\"meta\">vCPU CPU ms: the pCPU threads' CPU time for the vCPU's slices, loading the vCPU into each (memory map, registers) included, so it can exceed the time on the pCPU when slices are short; on pCPU ms: wall time inside the slices; host-CPU wait ms: time a pCPU thread was runnable with no host CPU free (Linux schedstat).</p>"
+    : '';
+  return `${legend}<table><thead><tr><th>path</th><th>rep</th><th>${esc(sc.metric.unit)}</th><th>phase ms</th>${cpuHead}<th>guest instructions</th><th>guest ticks</th><th>result</th></tr></thead><tbody>\n${rows}\n</tbody></table>`;
 }
 
 export function toHtml(doc: BenchDoc, svgs: ReadonlyMap<string, string>): string {
