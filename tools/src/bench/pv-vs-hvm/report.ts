@@ -135,6 +135,14 @@ export function narrative(doc: BenchDoc, sc: ScenarioResult): string {
     );
     if (h.vmExits > 0 && p.trapBounces > 0) {
       parts.push(`That is ${fmt(h.vmExits / p.trapBounces)} HVM exits for every PV trap bounce: each costs a round trip through the hypervisor (and, for an ioreq, to qemu-dm and back).`);
+      // Phase time per event: what one trap bounce (with the I/O it starts) and one exit cost here.
+      const units = (r: PathResult) => r.repetitions.find((x) => x.ok)?.units ?? NaN;
+      const perBounce = (pv.phaseMs.median * 1000) / (p.trapBounces * units(pv));
+      const perExit = (hvm.phaseMs.median * 1000) / (h.vmExits * units(hvm));
+      // (Not for boot: its phase is mostly building the domain, not its few bounces and exits.)
+      if (sc.name !== 'boot' && Number.isFinite(perBounce) && Number.isFinite(perExit)) {
+        parts.push(`Phase time per event: PV ${fmt(perBounce)} us per trap bounce (the bounce to the shim, the requests it starts on the ring to blkback and back, the iret), HVM ${fmt(perExit)} us per exit (the ioreq to qemu-dm and its answer, or the hypervisor's own emulation).`);
+      }
     }
   }
   return parts.map((s) => `<p>${esc(s)}</p>`).join('\n');
