@@ -26,6 +26,10 @@ export class EvtchnNotifier {
   private readonly bound: Int32Array | undefined;
   private readonly remote: SharedInfoPage;
   private readonly bell: DoorbellLike;
+  /** `notify`'s fields the hot path reads, as own fields of this object. */
+  private readonly generation: number;
+  private readonly remoteVcpu: number;
+  private readonly remotePort: number;
   /** Counters: sends done on the fast path, ones that needed the hypercall, doorbell rings. */
   readonly stats = { fast: 0, fallback: 0, rings: 0 };
 
@@ -37,11 +41,14 @@ export class EvtchnNotifier {
     this.bound = notify.bound_addr ? new Int32Array(memory, notify.bound_addr, 1) : undefined;
     this.remote = new SharedInfoPage(memory, notify.shared_info_addr);
     this.bell = doorbellAt(memory, notify.doorbell_addr);
+    this.generation = notify.generation;
+    this.remoteVcpu = notify.remote_vcpu;
+    this.remotePort = notify.remote_port;
   }
 
   /** Still bound as when `notify` was issued? */
   get valid(): boolean {
-    return this.bound !== undefined && Atomics.load(this.bound, 0) === this.notify.generation;
+    return this.bound !== undefined && Atomics.load(this.bound, 0) === this.generation;
   }
 
   /** Delivers directly; false means "use EVTCHNOP_send instead". */
@@ -53,7 +60,7 @@ export class EvtchnNotifier {
     this.stats.fast++;
     // Ring whenever the port became pending: the far end may be one of several processes of
     // its domain, each consuming only its own ports (SharedInfoPage.consume).
-    if (this.remote.markPending(this.notify.remote_vcpu, this.notify.remote_port) !== MarkResult.already) {
+    if (this.remote.markPending(this.remoteVcpu, this.remotePort) !== MarkResult.already) {
       this.stats.rings++;
       this.bell.ring();
     }
@@ -133,10 +140,13 @@ export class EvtchnWaiter {
    * passes first.
    */
   wait(timeoutMs = -1, spinUs = 50): number[] {
-    let got = this.poll();
-    if (got.length) {
-      this.stats.immediate++;
-      return got;
+    let got: number[];
+    if (this.anyPending()) {
+      got = this.poll();
+      if (got.length) {
+        this.stats.immediate++;
+        return got;
+      }
     }
     const start = performance.now();
     if (spinUs > 0) {
