@@ -47,7 +47,7 @@ export function scenarioSpec(doc: BenchDoc, sc: ScenarioResult): TopLevelSpec {
     sc.description,
     `PV/HVM = ${Number.isFinite(cmp?.pvOverHvm ?? NaN) ? cmp!.pvOverHvm.toFixed(2) : 'n/a'} (${sc.metric.better} is better) · ${doc.mode} · ${doc.repetitions} repetition(s)`,
     'bar = median, whisker = min–max, dots = repetitions',
-    ...(cpu.length ? [`black tick = median ${cpuTimeLabel(doc.mode)}`] : []),
+    ...(cpu.length ? [`black tick = median ${cpuTimeLabel(doc.mode)}${cpu.length === 2 ? `; by it PV/HVM = ${(cpu[0]!.cpu / cpu[1]!.cpu).toFixed(2)}` : ''}`] : []),
   ];
   const x = { field: 'label', type: 'nominal' as const, title: null, sort: summary.map((s) => s.label), axis: { labelAngle: 0, labelExpr: "split(datum.value, '|')", labelLimit: 200 } };
   const color = { field: 'path', type: 'nominal' as const, scale: { domain: ['PV', 'HVM'], range: [PATH_COLORS.PV, PATH_COLORS.HVM] }, legend: null };

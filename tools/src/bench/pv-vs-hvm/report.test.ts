@@ -125,6 +125,7 @@ describe('report generation', () => {
     expect(median).toMatchObject({ path: 'pv', phase_cpu_ms: '400', pcpu_os_wait_ms: '300', pcpu_run_ms: '690' });
     const chart = scenarioSpec(d, d.scenarios[0]!) as unknown as { layer: Array<{ mark: { type: string }; data: { values: Array<Record<string, unknown>> } }> };
     expect(chart.layer.find((l) => l.mark.type === 'tick')?.data.values.map((v) => v.cpu)).toEqual([400, 404]);
+    expect(JSON.stringify(chart)).toContain('by it PV/HVM = 0.99');
   });
 
   it('charts: Vega-Lite specs carry every path and repetition, and render to SVG and PNG', async () => {
