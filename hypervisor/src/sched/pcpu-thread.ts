@@ -99,9 +99,9 @@ const cpu = makeCpu(pages, io);
 
 /**
  * This thread's CPU time and run-queue wait from Linux (/proc/thread-self/schedstat: ns on a CPU,
- * ns runnable but waiting for one, timeslices), read once per slice (~1 us): the slice is charged
- * the difference since the previous read, i.e. its own work plus loading the vCPU (the thread
- * sleeps, using no CPU, between slices). null where the file is not there.
+ * ns runnable but waiting for one, timeslices), read when a slice request arrives and when its
+ * slice ends (~1 us each): the slice is charged the difference, i.e. loading the vCPU and running
+ * it, not what the thread does between slices. null where the file is not there.
  */
 const schedstat = (() => {
   let fd: number;
@@ -123,17 +123,21 @@ const schedstat = (() => {
     }
     return now;
   };
-  let [cpuNs, waitNs] = read() as [number, number];
-  return (): { cpuNs: number; waitNs: number } => {
-    const [c, w] = read() as [number, number];
-    const d = { cpuNs: c - cpuNs, waitNs: w - waitNs };
-    cpuNs = c;
-    waitNs = w;
-    return d;
+  let cpuNs = 0;
+  let waitNs = 0;
+  return {
+    begin(): void {
+      [cpuNs, waitNs] = read() as [number, number];
+    },
+    end(): { cpuNs: number; waitNs: number } {
+      const [c, w] = read() as [number, number];
+      return { cpuNs: c - cpuNs, waitNs: w - waitNs };
+    },
   };
 })();
 
 parentPort!.on('message', (m: SliceRequest) => {
+  schedstat?.begin();
   for (let g = 0; g < GUEST_PAGES; g++) {
     const mfn = m.mfns[g]!;
     if (mfn < 0) {
@@ -157,7 +161,7 @@ parentPort!.on('message', (m: SliceRequest) => {
   const t0 = process.hrtime.bigint();
   const r = runSlice(cpu, pages, m.budgetNs, io, preempt);
   const runNs = Number(process.hrtime.bigint() - t0);
-  const sched = schedstat?.();
+  const sched = schedstat?.end();
   const reply: SliceReply = { id: m.id, ...r, runNs, ...(sched ? { cpuNs: sched.cpuNs, waitNs: sched.waitNs } : {}), state: cpu.getState(), console: consoleBytes, unclaimed, ioreqCounters: fast.counters, platformExits, injected, exits: io.exits };
   fast.counters = zeroFastIoCounters();
   platformExits = 0;
