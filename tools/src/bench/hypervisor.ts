@@ -82,6 +82,11 @@ function waitPort(waiter: EvtchnWaiter, port: number, timeoutMs = 10_000, spinUs
   if (waiter.wait(timeoutMs, spinUs).length === 0) throw new Error(`no event on port ${port} within ${timeoutMs} ms`);
 }
 
+/** Round trips per block; event-channel and doorbell blocks alternate (both processes agree). */
+const EV_BLOCK = 500;
+/** The same for null hypercalls and socket ping-pongs. */
+const HC_BLOCK = 500;
+
 /** The two ways a waiter can wait: spinning first (peer awake) or straight to futex sleep. */
 const SPIN_MODES = [Doorbell.defaultSpinUs, 0] as const;
 
@@ -130,15 +135,18 @@ async function peer(argv: string[]): Promise<void> {
   const pong = new Doorbell(plain.buffer, 64);
   let seen = ping.seq;
   process.stdout.write(`ready ${local_port}\n`);
+  const blocks = Math.ceil(Number(count) / EV_BLOCK);
   for (let r = 0; r < Number(rounds); r++) {
     for (const spin of SPIN_MODES) {
-      for (let i = 0; i < Number(count); i++) {
-        waitPort(rx, local_port, r === 0 && i === 0 ? 120_000 : 10_000, spin);
-        if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: local_port });
-      }
-      for (let i = 0; i < Number(count); i++) {
-        seen = ping.wait(seen, 10_000, spin);
-        pong.ring();
+      for (let b = 0; b < blocks; b++) {
+        for (let i = 0; i < EV_BLOCK; i++) {
+          waitPort(rx, local_port, r === 0 && b === 0 && i === 0 ? 120_000 : 10_000, spin);
+          if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: local_port });
+        }
+        for (let i = 0; i < EV_BLOCK; i++) {
+          seen = ping.wait(seen, 10_000, spin);
+          pong.ring();
+        }
       }
     }
   }
@@ -148,32 +156,35 @@ async function peer(argv: string[]): Promise<void> {
 
 // ----- the suite -----------------------------------------------------------------------------------
 
-async function pingPongSocket(path: string, count: number): Promise<number[]> {
+/** A connection to the echo server; `pingPong(n)` times n 32-byte round trips on it. */
+async function echoClient(path: string): Promise<{ pingPong(count: number): Promise<number[]>; close(): void }> {
   const s: Socket = await new Promise((res, rej) => {
     const c = connect(path, () => res(c));
     c.once('error', rej);
   });
   s.setNoDelay(true);
   const msg = Buffer.alloc(32, 7);
-  const times: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const t0 = now();
-    await new Promise<void>((res) => {
-      let got = 0;
-      const on = (b: Buffer) => {
-        got += b.length;
-        if (got >= msg.length) {
-          s.off('data', on);
-          res();
-        }
-      };
-      s.on('data', on);
-      s.write(msg);
-    });
-    times.push(now() - t0);
-  }
-  s.destroy();
-  return times;
+  const pingPong = async (count: number) => {
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const t0 = now();
+      await new Promise<void>((res) => {
+        let got = 0;
+        const on = (b: Buffer) => {
+          got += b.length;
+          if (got >= msg.length) {
+            s.off('data', on);
+            res();
+          }
+        };
+        s.on('data', on);
+        s.write(msg);
+      });
+      times.push(now() - t0);
+    }
+    return times;
+  };
+  return { pingPong, close: () => s.destroy() };
 }
 
 export async function run(argv: string[]): Promise<BenchResult> {
@@ -228,15 +239,20 @@ export async function run(argv: string[]): Promise<BenchResult> {
       const hcTimes: number[] = [];
       const sockTimes: number[] = [];
       if (pinned) place(mode, [hvProc, echoProc]);
+      const echo = await echoClient(echoPath);
       for (let r = 0; r < rounds; r++) {
-        sockTimes.push(...(await pingPongSocket(echoPath, n1)));
-        for (let i = 0; i < n1; i++) {
-          const t0 = now();
-          await hc.call('vcpu_op', 'is_up', { vcpuid: 0 });
-          hcTimes.push(now() - t0);
+        // Alternating blocks, so that a burst of someone else's work falls on both alike.
+        for (let b = 0; b < Math.ceil(n1 / HC_BLOCK); b++) {
+          sockTimes.push(...(await echo.pingPong(HC_BLOCK)));
+          for (let i = 0; i < HC_BLOCK; i++) {
+            const t0 = now();
+            await hc.call('vcpu_op', 'is_up', { vcpuid: 0 });
+            hcTimes.push(now() - t0);
+          }
         }
         log(`hypervisor: null hypercall (${pinned ? `${mode} core` : 'unpinned'}) round ${r + 1}/${rounds}`);
       }
+      echo.close();
       return { hcTimes, sockTimes };
     };
     const hcCross = await hcRun('cross');
@@ -260,17 +276,21 @@ export async function run(argv: string[]): Promise<BenchResult> {
     for (let r = 0; r < rounds; r++) {
       for (let m = 0; m < SPIN_MODES.length; m++) {
         const spin = SPIN_MODES[m]!;
-        for (let i = 0; i < count; i++) {
-          const t0 = now();
-          if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: p0 });
-          waitPort(rx, p0, 10_000, spin);
-          evRtt[m]!.push(now() - t0);
-        }
-        for (let i = 0; i < count; i++) {
-          const t0 = now();
-          ping.ring();
-          seen = pong.wait(seen, 10_000, spin);
-          bellRtt[m]!.push(now() - t0);
+        // Short alternating blocks, so that a burst of someone else's work on the shared
+        // machine falls on subject and baseline alike.
+        for (let b = 0; b < Math.ceil(count / EV_BLOCK); b++) {
+          for (let i = 0; i < EV_BLOCK; i++) {
+            const t0 = now();
+            if (!tx.trySend()) await hc.call('event_channel_op', 'send', { port: p0 });
+            waitPort(rx, p0, 10_000, spin);
+            evRtt[m]!.push(now() - t0);
+          }
+          for (let i = 0; i < EV_BLOCK; i++) {
+            const t0 = now();
+            ping.ring();
+            seen = pong.wait(seen, 10_000, spin);
+            bellRtt[m]!.push(now() - t0);
+          }
         }
       }
       log(`hypervisor: event channel round ${r + 1}/${rounds}`);
