@@ -15,7 +15,7 @@
  * become SCHEDOP_shutdown. See docs/life-of-a-pv-guest.md.
  */
 import { readFileSync } from 'node:fs';
-import { BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, FrontRing, SharedMemory } from '@xenlab/ring-buffers';
+import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, FrontRing, SharedMemory, envMicros } from '@xenlab/ring-buffers';
 import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, VIRQ, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
@@ -186,6 +186,9 @@ async function main(): Promise<void> {
     await hc.call('sched_op', 'shutdown', { reason }).catch((e) => log(`SCHEDOP_shutdown: ${(e as Error).message}`));
   };
 
+  // After an iret the guest usually traps again soon (the next INT 10h character, the next
+  // INT 13h call): stay awake for it rather than sleep (XENLAB_TRAP_AWAKE_US; 0: sleep at once).
+  const awake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
   hc.onTrap((ev: TrapEvent) => void serveTrap(ev));
   const serveTrap = async (ev: TrapEvent): Promise<void> => {
     const regs = Registers.fromFrame(ev.frame);
@@ -202,7 +205,9 @@ async function main(): Promise<void> {
       const extra = shimCounters(bios, drives, gnttab, cons);
       await hc.call('domctl', 'xenlab_counters_mark', { domain: DOMID_SELF, label, extra }).catch((e) => log(`counter mark: ${(e as Error).message}`));
     }
-    await hc.call('iret', 'iret', { vcpu: ev.vcpu, frame: regs.toFrame() }).catch((e) => log(`iret: ${(e as Error).message}`));
+    const resumed = hc.call('iret', 'iret', { vcpu: ev.vcpu, frame: regs.toFrame() });
+    awake.extend();
+    await resumed.catch((e) => log(`iret: ${(e as Error).message}`));
   };
   await hc.call('set_trap_table', 'set_trap_table', bios.vectors.map((vector) => ({ vector })));
 

@@ -26,6 +26,7 @@ import {
   type TrapEvent,
   type TrapFrame,
 } from '@xenlab/xen-public';
+import { AwakeWindow, envMicros } from '@xenlab/ring-buffers';
 import { ConsoleRing } from './console.ts';
 import { Domain, MAX_COUNTER_MARKS, type Vcpu } from './domain.ts';
 import { EventChannels } from './event-channel.ts';
@@ -95,6 +96,8 @@ export class Hypervisor {
   onEventPending: ((d: Domain, vcpu: number, port?: number) => void) | undefined;
   /** Delivers a trap to the domain's kernel process; false if it has none connected. */
   onTrap: ((d: Domain, ev: TrapEvent) => boolean) | undefined;
+  /** Kept open after a trap is bounced, until the kernel's iret (XENLAB_TRAP_AWAKE_US; awake.ts). */
+  readonly trapAwake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
   private readonly clock: () => number;
   private readonly bootWallClockMs: number;
   private domidRover = 0;
@@ -369,6 +372,8 @@ export class Hypervisor {
     v.domain.count(`trap.int${trap.vector.toString(16).padStart(2, '0')}`);
     this.vcpuChanged(v);
     const ev: TrapEvent = { event: 'trap', vcpu: v.id, vector: trap.vector, kind: trap.kind, frame: trap.frame };
+    // The kernel's iret is due soon: keep the main loop looking for it rather than sleeping.
+    this.trapAwake.extend();
     if (!this.onTrap?.(v.domain, ev)) {
       this.crashDomain(v.domain, `vCPU ${v.id} trapped on vector ${trap.vector.toString(16)}h with no kernel process to serve it`);
     }

@@ -7,7 +7,7 @@
 import { openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
-import { SharedMemory } from '@xenlab/ring-buffers';
+import { AwakeWindow, SharedMemory, envMicros } from '@xenlab/ring-buffers';
 import { IoreqFastPath, allOnes, ioCompletion, zeroFastIoCounters, type FastIoResult, type IoreqBinding } from '../hvm/ioreq-fast.ts';
 import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/platform.ts';
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
@@ -136,6 +136,8 @@ const schedstat = (() => {
   };
 })();
 
+const awake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
+
 parentPort!.on('message', (m: SliceRequest) => {
   schedstat?.begin();
   for (let g = 0; g < GUEST_PAGES; g++) {
@@ -169,4 +171,6 @@ parentPort!.on('message', (m: SliceRequest) => {
   consoleBytes = [];
   unclaimed = 0;
   parentPort!.postMessage(reply);
+  // A trap or an I/O exit comes back soon as the next slice: stay awake for it (awake.ts).
+  if (r.exit === 'trap' || r.exit === 'io' || r.exit === 'hypercall') awake.extend();
 });

@@ -9,7 +9,7 @@
  * `eventChannel(port)` adapts one port to the xenstore ring's `EventChannel` interface, which is
  * how xenstored serves a guest ring and how a PV kernel talks to xenstored over its own.
  */
-import { Doorbell, schedYield } from '@xenlab/ring-buffers';
+import { Doorbell, envMicros, schedYield } from '@xenlab/ring-buffers';
 import { EvtchnNotifier, SharedInfoPage, type EvtchnNotify, type HypercallClient } from '@xenlab/xen-public';
 import type { EventChannel } from './event-channel.ts';
 
@@ -57,7 +57,7 @@ export class DomainEvents {
    * with a peer polls about as long as the peer takes to answer, and an idle one not at all.
    * XENLAB_EVTCHN_POLL_US sets the starting window (0: never poll), XENLAB_EVTCHN_POLL_MAX_US the bound.
    */
-  static defaultPoll = { startUs: envUs('XENLAB_EVTCHN_POLL_US', 50), maxUs: envUs('XENLAB_EVTCHN_POLL_MAX_US', 1000) };
+  static defaultPoll = { startUs: envMicros('XENLAB_EVTCHN_POLL_US', 50), maxUs: envMicros('XENLAB_EVTCHN_POLL_MAX_US', 1000) };
 
   private readonly handlers = new Map<number, () => void>();
   private readonly bell: Doorbell;
@@ -190,9 +190,4 @@ export class DomainEvents {
       setImmediate(look);
     });
   }
-}
-
-function envUs(name: string, fallback: number): number {
-  const v = Number(process.env[name] ?? fallback);
-  return Number.isFinite(v) && v >= 0 ? Math.min(v, 10_000) : fallback;
 }

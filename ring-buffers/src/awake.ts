@@ -1,0 +1,56 @@
+/**
+ * Keeps a process's event loop looking instead of sleeping for a while, when an answer is due
+ * soon (a PV trap bounced to the kernel shim, the shim's `iret` on its way back): a pending
+ * `setImmediate` makes libuv poll its sockets and message ports with a zero timeout, so what
+ * arrives meanwhile is handled in the same turn, with no wake-up of a sleeping thread (~45 µs
+ * here, and a bounce crosses four of them). Each look first yields the core (`sched_yield`), so
+ * a peer runnable on the same core runs at once. Bounded: the window closes `us` after the last
+ * `extend`; nothing runs while it is closed.
+ */
+import { schedYield } from './futex.ts';
+
+export class AwakeWindow {
+  private until = 0;
+  private running = false;
+  /** Looks made (turns of the event loop kept awake), for counters and tests. */
+  looks = 0;
+
+  /** `defaultUs`: how long `extend()` keeps the loop awake (0: never). */
+  constructor(readonly defaultUs: number) {}
+
+  /** Stays awake at least `us` more microseconds from now. */
+  extend(us = this.defaultUs): void {
+    if (!(us > 0)) return;
+    const t = performance.now() + us / 1000;
+    if (t > this.until) this.until = t;
+    if (!this.running) {
+      this.running = true;
+      setImmediate(this.tick);
+    }
+  }
+
+  /** Closes the window now (a process going away). */
+  close(): void {
+    this.until = 0;
+  }
+
+  get open(): boolean {
+    return this.running;
+  }
+
+  private readonly tick = (): void => {
+    if (performance.now() >= this.until) {
+      this.running = false;
+      return;
+    }
+    this.looks++;
+    schedYield();
+    setImmediate(this.tick);
+  };
+}
+
+/** A µs setting from the environment: a number in 0..10 000, else `fallback`. */
+export function envMicros(name: string, fallback: number): number {
+  const v = Number(process.env[name] ?? fallback);
+  return Number.isFinite(v) && v >= 0 ? Math.min(v, 10_000) : fallback;
+}
