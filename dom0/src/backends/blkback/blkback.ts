@@ -366,11 +366,14 @@ export class BlkbackDevice {
     if (hi >= 0x200000) return false; // beyond 2^53: let the general path say so
     const sector = hi * 0x100000000 + lo;
     let sectors = 0;
+    const pages = this.fastPages;
     for (let i = 0; i < nseg; i++) {
       const at = RQ_SEG0 + i * SEG_BYTES;
       const first = v.getUint8(at + SEG_FIRST);
       const last = v.getUint8(at + SEG_LAST);
-      if (last >= 8 || first > last || !pg.page(GrantRef(v.getUint32(at + SEG_GREF, true)))) return false;
+      const page = pg.page(GrantRef(v.getUint32(at + SEG_GREF, true)));
+      if (last >= 8 || first > last || !page) return false;
+      pages[i] = page;
       sectors += last - first + 1;
     }
     if (sector + sectors > this.limits.sectors) return false;
@@ -388,7 +391,7 @@ export class BlkbackDevice {
     }
     for (let i = 0; i < nseg; i++) {
       const at = RQ_SEG0 + i * SEG_BYTES;
-      const page = pg.page(GrantRef(v.getUint32(at + SEG_GREF, true)))!;
+      const page = pages[i]!;
       const start = page.byteOffset + v.getUint8(at + SEG_FIRST) * SECTOR;
       const end = page.byteOffset + (v.getUint8(at + SEG_LAST) + 1) * SECTOR;
       if (r.lastBuf === page.buffer && r.lastEnd === start) {
@@ -467,6 +470,9 @@ export class BlkbackDevice {
     }
     this.pushAndNotify();
   }
+
+  /** The mapped pages of the request `tryFast` is looking at (found once, used twice). */
+  private readonly fastPages: Uint8Array[] = new Array<Uint8Array>(BLKIF_MAX_SEGMENTS_PER_REQUEST);
 
   /** Sectors of each request in the run (for the error path, which serves them one by one). */
   private readonly runSectors = new Uint32Array(RUN_MAX_REQUESTS);

@@ -4,7 +4,7 @@
  * (BLKIF_OP_FLUSH_DISKCACHE: acknowledged writes are on disk), and `discard` writes zeroes
  * (Node has no fallocate(PUNCH_HOLE); reads of a discarded range return zeroes either way).
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readvSync, writevSync } from 'node:fs';
+import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 
 export const SECTOR_SIZE = 512;
 
@@ -37,15 +37,18 @@ export class DiskImage implements BlockDisk {
   }
 
   readv(buffers: readonly Uint8Array[], sector: number): void {
-    const want = buffers.reduce((n, b) => n + b.byteLength, 0);
-    const got = readvSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
+    let want = 0;
+    for (const b of buffers) want += b.byteLength;
+    // One buffer (a random 4 KiB read, a coalesced run): pread, a little cheaper than preadv.
+    const got = buffers.length === 1 ? readSync(this.fd, buffers[0]!, 0, want, sector * SECTOR_SIZE) : readvSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
     if (got !== want) throw new Error(`short read: ${got} of ${want} bytes at sector ${sector} of ${this.path}`);
   }
 
   writev(buffers: readonly Uint8Array[], sector: number): void {
     if (this.readOnly) throw new Error(`${this.path} is read-only`);
-    const want = buffers.reduce((n, b) => n + b.byteLength, 0);
-    const put = writevSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
+    let want = 0;
+    for (const b of buffers) want += b.byteLength;
+    const put = buffers.length === 1 ? writeSync(this.fd, buffers[0]!, 0, want, sector * SECTOR_SIZE) : writevSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
     if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
   }
 
