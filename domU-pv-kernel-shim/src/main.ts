@@ -15,8 +15,8 @@
  * become SCHEDOP_shutdown. See docs/life-of-a-pv-guest.md.
  */
 import { readFileSync } from 'node:fs';
-import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, FrontRing, SharedMemory, envMicros } from '@xenlab/ring-buffers';
-import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, VIRQ, type PvStartInfo, type TrapEvent } from '@xenlab/xen-public';
+import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, schedYield } from '@xenlab/ring-buffers';
+import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
@@ -131,6 +131,14 @@ async function main(): Promise<void> {
   });
   events.on(si.console_evtchn, () => cons.kick());
 
+  const framesLeft = (): number => {
+    let n = 0;
+    for (let g = nextGfn; g < si.nr_pages; g++) if (g !== si.console_gfn && g !== si.store_gfn) n++;
+    return n;
+  };
+  // A frame for the trap slot (below), taken before the bounce frames and the vbds' pools claim the rest.
+  const slotGfn = process.env.XENLAB_TRAP_SLOT !== '0' && framesLeft() > BOUNCE_FRAMES + 1 ? allocGfn() : undefined;
+
   const bounce = Array.from({ length: BOUNCE_FRAMES }, () => {
     const g = allocGfn();
     return { gfn: Gfn(g), bytes: frame(g) };
@@ -139,11 +147,6 @@ async function main(): Promise<void> {
   // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
   const devids = ((await xs.directory(`${home}/device/vbd`).catch(() => [])) as string[]).map(Number).sort((a, b) => a - b);
   const drives: { drive: number; front: Blkfront }[] = [];
-  const framesLeft = (): number => {
-    let n = 0;
-    for (let g = nextGfn; g < si.nr_pages; g++) if (g !== si.console_gfn && g !== si.store_gfn) n++;
-    return n;
-  };
   for (const [i, devid] of devids.entries()) {
     // A persistent-grant pool of up to POOL_FRAMES own frames (one BIOS call's 127 sectors), if
     // there is room for at least one full request after this and the remaining vbds' rings.
@@ -188,28 +191,75 @@ async function main(): Promise<void> {
 
   // After an iret the guest usually traps again soon (the next INT 10h character, the next
   // INT 13h call): stay awake for it rather than sleep (XENLAB_TRAP_AWAKE_US; 0: sleep at once).
-  const awake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
-  hc.onTrap((ev: TrapEvent) => void serveTrap(ev));
-  const serveTrap = async (ev: TrapEvent): Promise<void> => {
-    const regs = Registers.fromFrame(ev.frame);
+  const awakeUs = envMicros('XENLAB_TRAP_AWAKE_US', 300);
+  const awake = new AwakeWindow(awakeUs);
+  /** Serves one bounced call; the registers to resume with, or null when the domain is going down. */
+  const serveCall = async (vector: number, frame: TrapFrame): Promise<TrapFrame | null> => {
+    const regs = Registers.fromFrame(frame);
     let outcome;
     try {
-      outcome = await bios.serve(ev.vector, regs);
+      outcome = await bios.serve(vector, regs);
     } catch (e) {
-      log(`INT ${ev.vector.toString(16)}h failed: ${(e as Error).message}`);
-      return shutdown(SHUTDOWN.crash, `INT ${ev.vector.toString(16)}h could not be served`);
+      log(`INT ${vector.toString(16)}h failed: ${(e as Error).message}`);
+      await shutdown(SHUTDOWN.crash, `INT ${vector.toString(16)}h could not be served`);
+      return null;
     }
-    if (outcome === 'poweroff') return shutdown(SHUTDOWN.poweroff, 'APM power-off');
-    if (outcome === 'unhandled') return shutdown(SHUTDOWN.crash, `INT ${ev.vector.toString(16)}h is not served`);
+    if (outcome === 'poweroff') return (await shutdown(SHUTDOWN.poweroff, 'APM power-off'), null);
+    if (outcome === 'unhandled') return (await shutdown(SHUTDOWN.crash, `INT ${vector.toString(16)}h is not served`), null);
     for (const label of marks.take()) {
       const extra = shimCounters(bios, drives, gnttab, cons);
       await hc.call('domctl', 'xenlab_counters_mark', { domain: DOMID_SELF, label, extra }).catch((e) => log(`counter mark: ${(e as Error).message}`));
     }
-    const resumed = hc.call('iret', 'iret', { vcpu: ev.vcpu, frame: regs.toFrame() });
+    return regs.toFrame();
+  };
+  const iret = async (vcpu: number, frame: TrapFrame): Promise<void> => {
+    const resumed = hc.call('iret', 'iret', { vcpu, frame });
     awake.extend();
     await resumed.catch((e) => log(`iret: ${(e as Error).message}`));
   };
+  // Traps the hypervisor pushes on the socket (no trap slot, or a pCPU that cannot use it).
+  hc.onTrap((ev: TrapEvent) => {
+    void serveCall(ev.vector, ev.frame).then((f) => f && iret(ev.vcpu, f));
+  });
   await hc.call('set_trap_table', 'set_trap_table', bios.vectors.map((vector) => ({ vector })));
+  // The trap slot (xen-public trap-slot.ts): the pCPU worker posts traps in a page of ours and
+  // waits in the slice for the answer, so a bounce crosses no socket and no main thread.
+  // XENLAB_TRAP_SLOT=0 keeps every bounce on the socket.
+  if (slotGfn !== undefined) {
+    const g = slotGfn;
+    frame(g).fill(0);
+    const base = si.mfn_list[g]! * PAGE;
+    const slot = new TrapSlot(new Uint32Array(mm.buffer, base, PAGE / 4), 0);
+    const bell = new Doorbell(mm.buffer, base + TRAP_SLOT_BELL_OFFSET);
+    await hc.call('set_trap_table', 'xenlab_trap_slot', { gfn: g });
+    let awakeUntil = 0;
+    void (async () => {
+      for (;;) {
+        const seen = bell.seq;
+        // PENDING: the worker waits for us; PARKED: it stopped waiting (we were asleep) and the
+        // vCPU is blocked in the trap until our iret. Either way a trap we have not served yet.
+        const st = slot.state;
+        if (st === TRAP_SLOT_STATE.PENDING || st === TRAP_SLOT_STATE.PARKED) {
+          const f = await serveCall(slot.vector, slot.frame());
+          if (!f) return;
+          if (!slot.complete(f)) {
+            // The worker stopped waiting (parked the vCPU): resume it the slow way.
+            slot.reset();
+            await iret(0, f);
+          }
+          awakeUntil = performance.now() + awakeUs / 1000;
+          continue;
+        }
+        if (performance.now() < awakeUntil) {
+          // The next trap is likely soon: look again next turn instead of sleeping.
+          schedYield();
+          await new Promise<void>((r) => setImmediate(r));
+          continue;
+        }
+        await bell.waitAsync(seen, 1000);
+      }
+    })();
+  }
 
   // control/shutdown: the toolstack writes poweroff/reboot; we acknowledge with "" and go.
   await xs.write(`${home}/control/feature-poweroff`, '1');

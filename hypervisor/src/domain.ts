@@ -26,6 +26,8 @@ export class Vcpu {
   ioreqPending = false;
   /** A trapped software interrupt is with the domain's kernel process, awaiting `iret`. */
   trapPending = false;
+  /** The kernel's `iret` for a trap the pCPU worker parked in the trap slot, come before the worker's slice did. */
+  earlyIret: Record<string, number> | undefined;
   /** The answer to hand the CPU before its next slice (IN value, or a completed string I/O). */
   ioCompletion: { value?: number; mmio?: boolean } | undefined;
   /** Interrupt vectors to inject into its CPU before its next slice (HVM PIC deliveries). */
@@ -165,6 +167,8 @@ export class Domain {
   readonly hvmParams = new Map<number, number>();
   /** Vectors of the PV trap table (set_trap_table): INT n on these bounces to the kernel process. */
   trapVectors: number[] = [];
+  /** Byte address in machine memory of the kernel's trap-slot page (xen-public trap-slot.ts), if it registered one. */
+  trapSlotAddr: number | undefined;
   /** Set when a process bound to this domain's connection dies; a log line's worth of why. */
   crashReason: string | undefined;
   /**

@@ -7,6 +7,8 @@
 import {
   DOMID_SELF,
   GNTST,
+  Gfn,
+  TRAP_SLOT_MAX_VCPUS,
   HVM_NR_PARAMS,
   HVM_PARAM,
   RUNSTATE,
@@ -93,6 +95,19 @@ export const hypercalls: DispatchTable = {
       ctx.caller.trapVectors = [...new Set(vectors)].sort((x, y) => x - y);
       return 0;
     },
+    xenlab_trap_slot: (ctx, a) => {
+      const gfn = int(obj(a).gfn, 'gfn', -1, 0xfffff);
+      if (gfn === -1) {
+        ctx.caller.trapSlotAddr = undefined;
+        return 0;
+      }
+      // A frame of the caller's own RAM (validated here, once: workers only ever use this address).
+      const mfn = ctx.caller.p2m.lookup(Gfn(gfn));
+      if (mfn === undefined) throw new XenError('EINVAL', `gfn ${gfn} is not RAM of d${ctx.caller.domid}`);
+      if (ctx.caller.vcpus.length > TRAP_SLOT_MAX_VCPUS) throw new XenError('EINVAL', `a trap-slot page serves at most ${TRAP_SLOT_MAX_VCPUS} vCPUs`);
+      ctx.caller.trapSlotAddr = mfn * 4096;
+      return 0;
+    },
   },
 
   set_timer_op: {
@@ -127,11 +142,19 @@ export const hypercalls: DispatchTable = {
     iret: (ctx, a) => {
       const o = obj(a);
       const v = vcpuOf(ctx.caller, o.vcpu);
-      if (!v.trapPending) throw new XenError('EINVAL', `vCPU ${v.id} is not in a trap`);
       if (!ctx.x86) throw new XenError('ENOSYS', 'this host has no x86 CPU attached');
       const f = obj(o.frame, 'frame');
       const regs: Record<string, number> = {};
       for (const k of CONTEXT_REGS) if (f[k] !== undefined) regs[k] = int(f[k], k, 0, 0xffff);
+      if (!v.trapPending) {
+        // A trap the pCPU worker parked in the trap slot: the kernel can see PARKED and answer
+        // before the worker's slice has come back here. Keep the answer for parkTrap.
+        if (ctx.caller.trapSlotAddr !== undefined && v.earlyIret === undefined) {
+          v.earlyIret = regs;
+          return 0;
+        }
+        throw new XenError('EINVAL', `vCPU ${v.id} is not in a trap`);
+      }
       ctx.x86.setContext(v, regs);
       v.trapPending = false;
       ctx.hv.vcpuChanged(v);

@@ -379,6 +379,24 @@ export class Hypervisor {
     }
   }
 
+  /**
+   * A trap posted in the kernel's trap slot that the pCPU worker stopped waiting for: the vCPU
+   * stays blocked in it until the kernel's `iret` (the kernel has the trap already: nothing is
+   * sent; the worker counted it).
+   */
+  parkTrap(v: Vcpu, setContext: (regs: Record<string, number>) => void): void {
+    v.domain.count('trap.parked');
+    const early = v.earlyIret;
+    if (early) {
+      // The kernel answered before the slice came back: resume at once.
+      v.earlyIret = undefined;
+      setContext(early);
+    } else {
+      v.trapPending = true;
+    }
+    this.vcpuChanged(v);
+  }
+
   /** A hypercall from guest code (`int 82h`); returns AX (0 or -errno). */
   guestHypercall(v: Vcpu, frame: TrapFrame): number {
     v.domain.count('hypercall.int82');

@@ -82,6 +82,7 @@ export function outcome(v: Vcpu, r: SliceResult, state: () => CpuState): SliceOu
   if (r.reason) o.reason = `vCPU ${v.id} ${r.reason}`;
   if (r.io) o.io = r.io;
   if (r.ioreqSent) o.ioreqSent = true;
+  if (r.trapParked) o.trapParked = true;
   if (r.exit === 'trap') o.trap = { vector: r.trapVector!, kind: r.trapKind!, frame: trapFrameOf(state()) };
   if (r.exit === 'hypercall') o.frame = trapFrameOf(state());
   return o;

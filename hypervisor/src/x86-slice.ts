@@ -35,6 +35,14 @@ export interface SliceIo {
    * the slice ends with the vCPU waiting for it; undefined: the slice ends with an `io` exit.
    */
   serveIo?(io: IoExit): FastIoResult | undefined;
+  /**
+   * Bounce a trap-table vector through the kernel's trap slot without ending the slice (a pCPU
+   * worker whose domain registered one, trap-slot.ts). `done`: the kernel answered in time and
+   * the CPU holds its registers; `parked`: the slice ends with the vCPU in its trap, the kernel
+   * resumes it with `iret`; a string: the kernel wrote garbage, the guest crashes; undefined:
+   * no slot, the slice ends with a `trap` exit (the main thread bounces it over the socket).
+   */
+  serveTrap?(vector: number, kind: 'int' | 'exception'): 'done' | 'parked' | { crash: string } | undefined;
   /** Called between chunks and after each served exit: a pCPU worker takes interrupts its PIC now delivers. */
   poll?(): void;
   /** Counts each VM exit into the domain's counters (keys: `countExit`). */
@@ -62,6 +70,8 @@ export interface SliceResult {
   trapKind?: 'int' | 'exception';
   /** With an `io` exit: the worker already wrote the ioreq and rang the device model. */
   ioreqSent?: boolean;
+  /** With a `trap` exit: it is posted in the trap slot and the kernel has it (no socket bounce). */
+  trapParked?: boolean;
   instructions: number;
 }
 
@@ -164,7 +174,19 @@ export function runSlice(cpu: Cpu, pages: Page[], budgetNs: number, io: SliceIo,
         }
         case 'interrupt-exit':
           if (exit.vector === HYPERCALL_VECTOR && exit.kind === 'int') return { exit: 'hypercall', instructions };
-          // Otherwise a vector of the domain's trap table: bounce to its kernel process.
+          // Otherwise a vector of the domain's trap table: bounce to its kernel process, through
+          // the trap slot when there is one (the slice goes on if the kernel answers in time).
+          {
+            const t = io.serveTrap?.(exit.vector, exit.kind);
+            if (t !== undefined && io.exits) {
+              const k = `trap.int${exit.vector.toString(16).padStart(2, '0')}`;
+              io.exits[k] = (io.exits[k] ?? 0) + 1;
+              io.exits['trap.slot'] = (io.exits['trap.slot'] ?? 0) + 1;
+            }
+            if (t === 'done') break;
+            if (t === 'parked') return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, trapParked: true, instructions };
+            if (t !== undefined) return { exit: 'crash', reason: t.crash, instructions };
+          }
           return { exit: 'trap', trapVector: exit.vector, trapKind: exit.kind, instructions };
       }
       io.poll?.();

@@ -194,7 +194,8 @@ export interface DomainCounterMark {
  * xenlab: one domain's performance counters (`sysctl xenlab_domain_counters`). Keys:
  * `exits.total|io|mmio|hlt|ioreq|hypervisor`, `exit.pio:1f7` / `exit.mmio:b8000` (HVM),
  * `exits.ioreq` / `ioreq.sent` (carried to the device model) and `exits.hypervisor` (PIC/PIT and
- * unclaimed ports answered by the hypervisor), `trap.int13` (PV trap bounces by vector),
+ * unclaimed ports answered by the hypervisor), `trap.int13` (PV trap bounces by vector; of them
+ * `trap.slot` went through the kernel's trap slot and `trap.parked` waited there for an iret),
  * `hypercall.<hypercall>.<sub-op>` (made on the domain's own connections; `hypercall.int82` from
  * guest code), `evtchn.delivered` (upcalls the hypervisor raised for it: event sends on the
  * shared-memory fast path set the bits themselves and are not seen here), `gnttab.copy.ops|bytes`,
@@ -223,6 +224,11 @@ export interface HypercallTable {
   set_trap_table: {
     /** Replaces the trap table; an empty list clears it. */
     set_trap_table: [TrapInfo[], 0];
+    /**
+     * xenlab: this frame of the caller's own memory is its trap-slot page (trap-slot.ts): traps
+     * are then posted there by the pCPU worker instead of pushed on the socket. gfn -1 stops it.
+     */
+    xenlab_trap_slot: [{ gfn: number }, 0];
   };
   iret: {
     /** Returns from a bounced trap: the vCPU resumes with `frame`. */

@@ -19,4 +19,5 @@ export * from './io/xs-wire.ts';
 export * from './io/xenbus.ts';
 export * from './toolstack.ts';
 export * from './console-marks.ts';
+export * from './trap-slot.ts';
 export * from './process-entry.mjs';

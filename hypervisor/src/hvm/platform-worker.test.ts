@@ -4,18 +4,11 @@
  * the PIT's tick (a host timer on the main thread) and the PIC deliveries still meet in the
  * same shared state.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DOMID_SELF, Gfn, XEN_DOMCTL_CDF } from '@xenlab/xen-public';
-import { SharedMemory } from '@xenlab/ring-buffers';
-import { Hypervisor } from '../hypervisor.ts';
-import { MachineMemory } from '../mm/machine-memory.ts';
 import { populatePhysmap } from '../mm/memory.ts';
-import { CreditScheduler } from '../sched/credit.ts';
 import { PcpuDriver } from '../sched/pcpu.ts';
-import { WorkerX86Runner } from '../sched/pcpu-threads.ts';
+import { workerHost } from '../test-helpers.ts';
 import { newPlatformState, platformState, withPlatformLock } from './platform-state.ts';
 import { Pic8259 } from './pic.ts';
 
@@ -25,14 +18,7 @@ afterEach(async () => {
 });
 
 function host() {
-  const dir = mkdtempSync(join(tmpdir(), 'xenlab-platform-worker-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const shm = SharedMemory.create(join(dir, 'mem'), 256 * 4096);
-  cleanups.push(() => shm.close());
-  const credit = new CreditScheduler({ nrPcpus: 1 });
-  const hv = new Hypervisor({ memory: new MachineMemory(shm.buffer), nrPcpus: 1, sched: credit });
-  const x86 = new WorkerX86Runner(hv, join(dir, 'mem'), 1);
-  cleanups.push(() => x86.close());
+  const { credit, hv, x86 } = workerHost(cleanups, { prefix: 'xenlab-platform-worker-' });
   const pcpus = new PcpuDriver(hv, credit, (d) => x86.runnerFor(d));
   cleanups.push(() => {
     pcpus.stop();

@@ -7,7 +7,8 @@
 import { openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
-import { AwakeWindow, SharedMemory, envMicros } from '@xenlab/ring-buffers';
+import { AwakeWindow, Doorbell, SharedMemory, envMicros } from '@xenlab/ring-buffers';
+import { TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot } from '@xenlab/xen-public';
 import { IoreqFastPath, allOnes, ioCompletion, zeroFastIoCounters, type FastIoResult, type IoreqBinding } from '../hvm/ioreq-fast.ts';
 import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/platform.ts';
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
@@ -86,8 +87,45 @@ function poll(): void {
   }
 }
 
+/**
+ * A trap through the kernel's trap slot (xen-public trap-slot.ts): post the registers, ring the
+ * kernel's doorbell, spin (bounded) for its answer. Answered: the CPU takes the registers and the
+ * slice goes on. Not in time: park it (the kernel will `iret`). Garbage in the state: crash.
+ */
+let trapSlot: SliceRequest['trapSlot'];
+const trapBells = new Map<number, Doorbell>();
+function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked' | { crash: string } | undefined {
+  const b = trapSlot;
+  if (!b) return undefined;
+  const slot = new TrapSlot(new Uint32Array(shm.buffer, b.addr, 1024), b.vcpu);
+  const st = cpu.getState();
+  slot.post(vector, kind, st);
+  let bell = trapBells.get(b.addr);
+  if (!bell) {
+    if (trapBells.size >= 256) trapBells.clear();
+    trapBells.set(b.addr, (bell = new Doorbell(shm.buffer, b.addr + TRAP_SLOT_BELL_OFFSET)));
+  }
+  bell.ring();
+  const end = process.hrtime.bigint() + BigInt(Math.round(b.spinUs * 1000));
+  let s = slot.state;
+  for (let i = 0; s === TRAP_SLOT_STATE.PENDING; i++) {
+    if ((i & 63) === 0 && (process.hrtime.bigint() >= end || preempt())) {
+      s = slot.park();
+      if (s === TRAP_SLOT_STATE.PENDING) return 'parked';
+      break;
+    }
+    s = slot.state;
+  }
+  if (s !== TRAP_SLOT_STATE.DONE) return { crash: `its kernel left the trap slot in state ${s}` };
+  const f = slot.frame();
+  slot.reset();
+  cpu.setState({ ...cpu.getState(), ...f });
+  return 'done';
+}
+
 const io = {
   poll,
+  serveTrap,
   exits: {} as Record<string, number>,
   consoleByte: (b: number) => consoleBytes.push(b),
   unclaimed: () => unclaimed++,
@@ -157,6 +195,7 @@ parentPort!.on('message', (m: SliceRequest) => {
   binding = m.ioreq;
   platformBinding = m.platform;
   platform = m.platform ? platformOf(m.platform) : undefined;
+  trapSlot = m.trapSlot;
   if (m.completeIo) completeAccess(cpu, m.completeIo);
   for (const vec of m.irqs) cpu.raiseIrq(vec);
   io.exits = {};

@@ -6,6 +6,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { CpuState } from '@xenlab/x86-cpu';
+import { envMicros } from '@xenlab/ring-buffers';
 import { workerEntry, type VcpuContext } from '@xenlab/xen-public';
 import type { Domain, Vcpu } from '../domain.ts';
 import type { Hypervisor } from '../hypervisor.ts';
@@ -35,6 +36,8 @@ export interface SliceRequest {
   ioreq?: IoreqBinding;
   /** An HVM domain's PIC/PIT (shared state): the worker emulates their ports (hvm/platform.ts). */
   platform?: PlatformBinding;
+  /** The PV kernel's trap-slot page (its byte address), this vCPU's slot, and how long to spin for an answer. */
+  trapSlot?: { addr: number; vcpu: number; spinUs: number };
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -83,6 +86,8 @@ function countSlice(d: Domain, r: SliceReply): void {
 }
 
 export class WorkerX86Runner extends X86RunnerBase {
+  /** How long a worker waits in the slice for the kernel's answer to a trap (XENLAB_TRAP_SPIN_US, default 100). */
+  trapSpinUs = envMicros('XENLAB_TRAP_SPIN_US', 100);
   private readonly workers: Worker[];
   private readonly states = new Map<Vcpu, CpuState>();
   private readonly pending = new Map<number, { resolve(r: SliceReply): void; reject(e: Error): void }>();
@@ -155,6 +160,7 @@ export class WorkerX86Runner extends X86RunnerBase {
       if (b) req.ioreq = b;
       const pb = this.hv.platform.binding(v);
       if (pb) req.platform = pb;
+      if (v.domain.trapSlotAddr !== undefined) req.trapSlot = { addr: v.domain.trapSlotAddr, vcpu: v.id, spinUs: this.trapSpinUs };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);

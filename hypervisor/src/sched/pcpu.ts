@@ -35,6 +35,8 @@ export interface SliceOutcome {
   io?: IoExit;
   /** The pCPU worker already sent `io` to the device model; the vCPU waits for the answer. */
   ioreqSent?: boolean;
+  /** With a `trap` exit: the trap is in the kernel's trap slot, which answers with `iret`. */
+  trapParked?: boolean;
   /** A software interrupt in the domain's trap table, with the registers at the trap. */
   trap?: { vector: number; kind: 'int' | 'exception'; frame: TrapFrame };
   /** The registers at a hypercall (`int 82h`). */
@@ -147,7 +149,8 @@ export class PcpuDriver {
         else this.hv.ioreq.send(next, r.io!);
         break;
       case 'trap':
-        this.hv.bounceTrap(next, r.trap!);
+        if (r.trapParked) this.hv.parkTrap(next, (regs) => runner.setContext?.(next, regs));
+        else this.hv.bounceTrap(next, r.trap!);
         break;
       case 'hypercall': {
         const ret = this.hv.guestHypercall(next, r.frame!);

@@ -59,6 +59,11 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     const domid = Number(/d(\d+) 'hello' created/.exec(dmesg)![1]);
     expect(dmesg).toMatch(new RegExp(`d${domid} 'hello' poweroff: on_poweroff=destroy`));
     await expectNoTrace(domid);
+    // Its INT 10h calls went through the shim's trap slot (no socket bounce on the way).
+    const c = (await hc.call('sysctl', 'xenlab_domain_counters', { domain: domid })).counters;
+    const bounces = Object.entries(c).filter(([k]) => /^trap\.int[0-9a-f]{2}$/.test(k)).reduce((n, [, v]) => n + v, 0);
+    expect(c['trap.int10']).toBeGreaterThanOrEqual(27);
+    expect(c['trap.slot']).toBe(bounces);
   });
 
   it('diskex through blkfront and blkback: checksums match the image, writes are on disk', async () => {
