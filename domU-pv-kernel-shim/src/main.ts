@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, schedYield } from '@xenlab/ring-buffers';
-import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
+import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
@@ -231,6 +231,7 @@ async function main(): Promise<void> {
     const base = si.mfn_list[g]! * PAGE;
     const slot = new TrapSlot(new Uint32Array(mm.buffer, base, PAGE / 4), 0);
     const bell = new Doorbell(mm.buffer, base + TRAP_SLOT_BELL_OFFSET);
+    const answered = new Doorbell(mm.buffer, base + TRAP_SLOT_ANSWER_BELL_OFFSET);
     await hc.call('set_trap_table', 'xenlab_trap_slot', { gfn: g });
     let awakeUntil = 0;
     void (async () => {
@@ -242,7 +243,9 @@ async function main(): Promise<void> {
         if (st === TRAP_SLOT_STATE.PENDING || st === TRAP_SLOT_STATE.PARKED) {
           const f = await serveCall(slot.vector, slot.frame());
           if (!f) return;
-          if (!slot.complete(f)) {
+          if (slot.complete(f)) {
+            answered.ring(); // a worker asleep on the answer wakes (no system call if it spins)
+          } else {
             // The worker stopped waiting (parked the vCPU): resume it the slow way.
             slot.reset();
             await iret(0, f);

@@ -8,17 +8,17 @@
  *
  *   pCPU worker (the vCPU ran INT n, n in the trap table):
  *     write vector, kind and the registers; state = PENDING; ring the doorbell
- *     spin on state for a bounded time:
+ *     wait on state for a bounded time (spin, then sleep on the answer doorbell):
  *       DONE    -> take the registers back, state = IDLE, the slice goes on after the INT
  *       timeout -> CAS PENDING -> PARKED: the vCPU leaves the pCPU blocked in its trap, and the
  *                  kernel resumes it with the `iret` hypercall when it is done
  *   kernel process (waits on the doorbell, or looks at state while it expects traps):
- *     PENDING -> serve the call, write the registers, CAS PENDING -> DONE;
- *                if the CAS finds PARKED, `iret { vcpu, frame }` as for a socket-bounced trap
+ *     PENDING -> serve the call, write the registers, CAS PENDING -> DONE, ring the answer
+ *                doorbell; if the CAS finds PARKED, `iret { vcpu, frame }` as for a socket-bounced trap
  *
  * Word layout of a slot (u32, little-endian): 0 state, 1 vector, 2 kind (0 int, 1 exception),
  * 3.. the registers in TRAP_SLOT_REGS order (16-bit values). Slots are TRAP_SLOT_BYTES apart; the
- * doorbell (64 bytes) is at TRAP_SLOT_BELL_OFFSET.
+ * kernel's doorbell (64 bytes) is at TRAP_SLOT_BELL_OFFSET, the workers' answer doorbell after it.
  */
 import type { TrapFrame } from './hypercall.ts';
 
@@ -28,6 +28,8 @@ export const TRAP_SLOT_BYTES = 128;
 /** vCPUs one page serves (slots before the doorbell). */
 export const TRAP_SLOT_MAX_VCPUS = 16;
 export const TRAP_SLOT_BELL_OFFSET = TRAP_SLOT_BYTES * TRAP_SLOT_MAX_VCPUS;
+/** The doorbell the kernel rings after DONE, for a worker that went to sleep waiting (64 bytes). */
+export const TRAP_SLOT_ANSWER_BELL_OFFSET = TRAP_SLOT_BELL_OFFSET + 64;
 const W_STATE = 0;
 const W_VECTOR = 1;
 const W_KIND = 2;

@@ -8,7 +8,7 @@ import { openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
 import { AwakeWindow, Doorbell, SharedMemory, envMicros } from '@xenlab/ring-buffers';
-import { TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot } from '@xenlab/xen-public';
+import { TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot } from '@xenlab/xen-public';
 import { IoreqFastPath, allOnes, ioCompletion, zeroFastIoCounters, type FastIoResult, type IoreqBinding } from '../hvm/ioreq-fast.ts';
 import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/platform.ts';
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
@@ -89,11 +89,12 @@ function poll(): void {
 
 /**
  * A trap through the kernel's trap slot (xen-public trap-slot.ts): post the registers, ring the
- * kernel's doorbell, spin (bounded) for its answer. Answered: the CPU takes the registers and the
+ * kernel's doorbell, wait (bounded: spin, then sleep on the answer doorbell) for its answer. Answered: the CPU takes the registers and the
  * slice goes on. Not in time: park it (the kernel will `iret`). Garbage in the state: crash.
  */
 let trapSlot: SliceRequest['trapSlot'];
 const trapBells = new Map<number, Doorbell>();
+const answerBells = new Map<number, Doorbell>();
 function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked' | { crash: string } | undefined {
   const b = trapSlot;
   if (!b) return undefined;
@@ -106,14 +107,28 @@ function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked'
     trapBells.set(b.addr, (bell = new Doorbell(shm.buffer, b.addr + TRAP_SLOT_BELL_OFFSET)));
   }
   bell.ring();
-  const end = process.hrtime.bigint() + BigInt(Math.round(b.spinUs * 1000));
+  // Wait for the answer: spin first, then sleep on the answer doorbell (the kernel rings it after
+  // DONE), all within `waitUs`; then park. The same shape as the ioreq wait (ioreq-fast.ts).
+  let answer = answerBells.get(b.addr);
+  if (!answer) {
+    if (answerBells.size >= 256) answerBells.clear();
+    answerBells.set(b.addr, (answer = new Doorbell(shm.buffer, b.addr + TRAP_SLOT_ANSWER_BELL_OFFSET)));
+  }
+  const start = performance.now();
+  let spinUs = b.spinUs;
   let s = slot.state;
-  for (let i = 0; s === TRAP_SLOT_STATE.PENDING; i++) {
-    if ((i & 63) === 0 && (process.hrtime.bigint() >= end || preempt())) {
+  while (s === TRAP_SLOT_STATE.PENDING) {
+    const seen = answer.seq;
+    s = slot.state;
+    if (s !== TRAP_SLOT_STATE.PENDING) break;
+    const leftMs = b.waitUs / 1000 - (performance.now() - start);
+    if (leftMs <= 0 || preempt()) {
       s = slot.park();
       if (s === TRAP_SLOT_STATE.PENDING) return 'parked';
       break;
     }
+    answer.wait(seen, leftMs, spinUs);
+    spinUs = 0;
     s = slot.state;
   }
   if (s !== TRAP_SLOT_STATE.DONE) return { crash: `its kernel left the trap slot in state ${s}` };

@@ -36,8 +36,8 @@ export interface SliceRequest {
   ioreq?: IoreqBinding;
   /** An HVM domain's PIC/PIT (shared state): the worker emulates their ports (hvm/platform.ts). */
   platform?: PlatformBinding;
-  /** The PV kernel's trap-slot page (its byte address), this vCPU's slot, and how long to spin for an answer. */
-  trapSlot?: { addr: number; vcpu: number; spinUs: number };
+  /** The PV kernel's trap-slot page (its byte address), this vCPU's slot, and how long to wait for an answer (spinning the first `spinUs`). */
+  trapSlot?: { addr: number; vcpu: number; spinUs: number; waitUs: number };
 }
 export interface SliceReply extends SliceResult {
   id: number;
@@ -86,8 +86,13 @@ function countSlice(d: Domain, r: SliceReply): void {
 }
 
 export class WorkerX86Runner extends X86RunnerBase {
-  /** How long a worker waits in the slice for the kernel's answer to a trap (XENLAB_TRAP_SPIN_US, default 100). */
-  trapSpinUs = envMicros('XENLAB_TRAP_SPIN_US', 100);
+  /**
+   * How long a worker waits in the slice for the kernel's answer to a trap before it parks the
+   * vCPU (XENLAB_TRAP_WAIT_US, default 500: a BIOS disk call through blkfront fits), spinning the
+   * first XENLAB_TRAP_SPIN_US (default 50) and sleeping on the answer doorbell after.
+   */
+  trapWaitUs = envMicros('XENLAB_TRAP_WAIT_US', 500);
+  trapSpinUs = envMicros('XENLAB_TRAP_SPIN_US', 50);
   private readonly workers: Worker[];
   private readonly states = new Map<Vcpu, CpuState>();
   private readonly pending = new Map<number, { resolve(r: SliceReply): void; reject(e: Error): void }>();
@@ -160,7 +165,7 @@ export class WorkerX86Runner extends X86RunnerBase {
       if (b) req.ioreq = b;
       const pb = this.hv.platform.binding(v);
       if (pb) req.platform = pb;
-      if (v.domain.trapSlotAddr !== undefined) req.trapSlot = { addr: v.domain.trapSlotAddr, vcpu: v.id, spinUs: this.trapSpinUs };
+      if (v.domain.trapSlotAddr !== undefined) req.trapSlot = { addr: v.domain.trapSlotAddr, vcpu: v.id, spinUs: Math.min(this.trapSpinUs, this.trapWaitUs), waitUs: this.trapWaitUs };
       if (v.ioCompletion) req.completeIo = v.ioCompletion;
       v.ioCompletion = undefined;
       Atomics.store(this.preemptFlags, pcpu % this.workers.length, 0);

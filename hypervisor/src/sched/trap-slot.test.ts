@@ -21,7 +21,7 @@ afterEach(async () => {
 async function host() {
   const { dir, memPath, shm, credit, hv, x86 } = workerHost(cleanups, { prefix: 'xenlab-trapslot-' });
   // Generous, so the in-time test does not depend on this thread's speed (its first look runs cold).
-  x86.trapSpinUs = 10_000;
+  x86.trapWaitUs = 10_000;
   const server = new HypercallServer(hv, { socketPath: join(dir, 's'), machineMemoryPath: memPath, credit, x86 });
   await server.listen();
   cleanups.push(() => server.close());
@@ -87,7 +87,7 @@ describe('the PV trap slot', () => {
 
   it('a kernel too slow for the worker: the trap is parked, the kernel irets, the guest goes on', async () => {
     const h = await host();
-    h.x86.trapSpinUs = 50;
+    h.x86.trapWaitUs = 50;
     // Answer only after the worker has given up (parked), through iret.
     const answers: Promise<unknown>[] = [];
     const serve = setInterval(() => {
