@@ -12,7 +12,7 @@ describe('AwakeWindow', () => {
     expect(w.open).toBe(true);
     await new Promise((r) => setTimeout(r, 5));
     expect(w.looks).toBeGreaterThan(0);
-    w.extend(200_000); // later deadline
+    w.extend(5_000_000); // a later deadline (5 s: far beyond anything a loaded machine adds)
     await new Promise((r) => setTimeout(r, 40));
     expect(w.open).toBe(true); // would have closed at 20 ms without the extension
     w.close();
