@@ -4,7 +4,7 @@
  * See x86-runner.ts for what each kind of exit means to the hypervisor.
  */
 import { Cpu, type CpuExit, type CpuState, type Page } from '@xenlab/x86-cpu';
-import type { TrapFrame } from '@xenlab/xen-public';
+import { TRAP_FRAME_REGS, type TrapFrame } from '@xenlab/xen-public';
 import type { FastIoResult } from './hvm/ioreq-fast.ts';
 import type { IoExit, SliceExit } from './sched/pcpu.ts';
 
@@ -90,10 +90,9 @@ export function syncTrapVectors(cpu: Cpu, current: Set<number>, vectors: readonl
   for (const v of want) current.add(v);
 }
 
-const FRAME_REGS = ['ax', 'bx', 'cx', 'dx', 'sp', 'bp', 'si', 'di', 'cs', 'ds', 'es', 'ss', 'ip', 'flags'] as const;
 export function trapFrameOf(st: CpuState): TrapFrame {
   const f = {} as TrapFrame;
-  for (const k of FRAME_REGS) f[k] = st[k];
+  for (const k of TRAP_FRAME_REGS) f[k] = st[k];
   return f;
 }
 

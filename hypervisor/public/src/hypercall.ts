@@ -161,6 +161,9 @@ export interface TrapFrame {
   flags: number;
 }
 
+/** TrapFrame's fields, in the order frames are laid out (the trap slot) and copied (x86-slice). */
+export const TRAP_FRAME_REGS = ['ax', 'bx', 'cx', 'dx', 'sp', 'bp', 'si', 'di', 'cs', 'ds', 'es', 'ss', 'ip', 'flags'] as const satisfies readonly (keyof TrapFrame)[];
+
 /** `set_trap_table` entry (Xen's trap_info, reduced): INT `vector` bounces to the kernel process. */
 export interface TrapInfo {
   vector: number;

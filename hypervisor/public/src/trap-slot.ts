@@ -17,13 +17,12 @@
  *                doorbell; if the CAS finds PARKED, `iret { vcpu, frame }` as for a socket-bounced trap
  *
  * Word layout of a slot (u32, little-endian): 0 state, 1 vector, 2 kind (0 int, 1 exception),
- * 3.. the registers in TRAP_SLOT_REGS order (16-bit values). Slots are TRAP_SLOT_BYTES apart; the
+ * 3.. the registers in TRAP_FRAME_REGS order (16-bit values). Slots are TRAP_SLOT_BYTES apart; the
  * kernel's doorbell (64 bytes) is at TRAP_SLOT_BELL_OFFSET, the workers' answer doorbell after it.
  */
-import type { TrapFrame } from './hypercall.ts';
+import { TRAP_FRAME_REGS, type TrapFrame } from './hypercall.ts';
 
 export const TRAP_SLOT_STATE = { IDLE: 0, PENDING: 1, DONE: 2, PARKED: 3 } as const;
-export const TRAP_SLOT_REGS = ['ax', 'bx', 'cx', 'dx', 'sp', 'bp', 'si', 'di', 'cs', 'ds', 'es', 'ss', 'ip', 'flags'] as const satisfies readonly (keyof TrapFrame)[];
 export const TRAP_SLOT_BYTES = 128;
 /** vCPUs one page serves (slots before the doorbell). */
 export const TRAP_SLOT_MAX_VCPUS = 16;
@@ -50,12 +49,12 @@ export class TrapSlot {
   }
 
   /** The worker's side: the trap's vector, kind and registers, then PENDING (the barrier). */
-  post(vector: number, kind: 'int' | 'exception', regs: Readonly<Record<(typeof TRAP_SLOT_REGS)[number], number>>): void {
+  post(vector: number, kind: 'int' | 'exception', regs: Readonly<Record<(typeof TRAP_FRAME_REGS)[number], number>>): void {
     const w = this.words;
     const b = this.base;
     w[b + W_VECTOR] = vector;
     w[b + W_KIND] = kind === 'int' ? 0 : 1;
-    for (let i = 0; i < TRAP_SLOT_REGS.length; i++) w[b + W_REGS + i] = regs[TRAP_SLOT_REGS[i]!] & 0xffff;
+    for (let i = 0; i < TRAP_FRAME_REGS.length; i++) w[b + W_REGS + i] = regs[TRAP_FRAME_REGS[i]!] & 0xffff;
     Atomics.store(w, b + W_STATE, TRAP_SLOT_STATE.PENDING);
   }
 
@@ -70,14 +69,14 @@ export class TrapSlot {
   /** The registers in the slot, each read once and cut to 16 bits. */
   frame(): TrapFrame {
     const f = {} as TrapFrame;
-    for (let i = 0; i < TRAP_SLOT_REGS.length; i++) f[TRAP_SLOT_REGS[i]!] = this.words[this.base + W_REGS + i]! & 0xffff;
+    for (let i = 0; i < TRAP_FRAME_REGS.length; i++) f[TRAP_FRAME_REGS[i]!] = this.words[this.base + W_REGS + i]! & 0xffff;
     return f;
   }
 
   /** The kernel's side: the registers to resume with, then PENDING -> DONE. False: the worker parked (use `iret`). */
   complete(frame: TrapFrame): boolean {
     const w = this.words;
-    for (let i = 0; i < TRAP_SLOT_REGS.length; i++) w[this.base + W_REGS + i] = frame[TRAP_SLOT_REGS[i]!] & 0xffff;
+    for (let i = 0; i < TRAP_FRAME_REGS.length; i++) w[this.base + W_REGS + i] = frame[TRAP_FRAME_REGS[i]!] & 0xffff;
     return Atomics.compareExchange(w, this.base + W_STATE, TRAP_SLOT_STATE.PENDING, TRAP_SLOT_STATE.DONE) === TRAP_SLOT_STATE.PENDING;
   }
 

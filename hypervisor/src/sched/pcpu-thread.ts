@@ -93,27 +93,27 @@ function poll(): void {
  * slice goes on. Not in time: park it (the kernel will `iret`). Garbage in the state: crash.
  */
 let trapSlot: SliceRequest['trapSlot'];
-const trapBells = new Map<number, Doorbell>();
-const answerBells = new Map<number, Doorbell>();
+/** Per trap-slot page (by address): its words and the two doorbells, made once. */
+const trapPages = new Map<number, { words: Uint32Array; bell: Doorbell; answer: Doorbell }>();
+function trapPage(addr: number): { words: Uint32Array; bell: Doorbell; answer: Doorbell } {
+  let p = trapPages.get(addr);
+  if (!p) {
+    if (trapPages.size >= 256) trapPages.clear(); // views of destroyed domains' pages: drop them now and then
+    p = { words: new Uint32Array(shm.buffer, addr, 1024), bell: new Doorbell(shm.buffer, addr + TRAP_SLOT_BELL_OFFSET), answer: new Doorbell(shm.buffer, addr + TRAP_SLOT_ANSWER_BELL_OFFSET) };
+    trapPages.set(addr, p);
+  }
+  return p;
+}
 function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked' | { crash: string } | undefined {
   const b = trapSlot;
   if (!b) return undefined;
-  const slot = new TrapSlot(new Uint32Array(shm.buffer, b.addr, 1024), b.vcpu);
+  const { words, bell, answer } = trapPage(b.addr);
+  const slot = new TrapSlot(words, b.vcpu);
   const st = cpu.getState();
   slot.post(vector, kind, st);
-  let bell = trapBells.get(b.addr);
-  if (!bell) {
-    if (trapBells.size >= 256) trapBells.clear();
-    trapBells.set(b.addr, (bell = new Doorbell(shm.buffer, b.addr + TRAP_SLOT_BELL_OFFSET)));
-  }
   bell.ring();
   // Wait for the answer: spin first, then sleep on the answer doorbell (the kernel rings it after
   // DONE), all within `waitUs`; then park. The same shape as the ioreq wait (ioreq-fast.ts).
-  let answer = answerBells.get(b.addr);
-  if (!answer) {
-    if (answerBells.size >= 256) answerBells.clear();
-    answerBells.set(b.addr, (answer = new Doorbell(shm.buffer, b.addr + TRAP_SLOT_ANSWER_BELL_OFFSET)));
-  }
   const start = performance.now();
   let spinUs = b.spinUs;
   let s = slot.state;
@@ -134,7 +134,7 @@ function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked'
   if (s !== TRAP_SLOT_STATE.DONE) return { crash: `its kernel left the trap slot in state ${s}` };
   const f = slot.frame();
   slot.reset();
-  cpu.setState({ ...cpu.getState(), ...f });
+  cpu.setState({ ...st, ...f });
   return 'done';
 }
 

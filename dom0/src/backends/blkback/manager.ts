@@ -7,7 +7,7 @@
  * tears a domain's devices down: stop serving, unmap the ring, close the port and the image.
  * See docs/pv-disk-request.md and docs/xenbus-handshake.md.
  */
-import { BLKIF_ENTRY_BYTES, BackRing } from '@xenlab/ring-buffers';
+import { BLKIF_ENTRY_BYTES, BackRing, envMicros } from '@xenlab/ring-buffers';
 import { DomId, GNTMAP, GNTST } from '@xenlab/xen-public';
 import type { WatchStream } from '@xenlab/xenstore-client';
 import type { Dom0Host } from '../../toolstack/dom0-host.ts';
@@ -24,10 +24,7 @@ const PAGE = 4096;
 const DEFAULT_POLL_US = 200;
 /** ... but only after passes of at most this many requests (BlkbackOptions.pollMaxBatch). */
 const DEFAULT_POLL_MAX_BATCH = 4;
-const pollUs = (): number => {
-  const v = Number(process.env.XENLAB_BLKBACK_POLL_US ?? DEFAULT_POLL_US);
-  return Number.isFinite(v) && v >= 0 ? Math.min(v, 10_000) : DEFAULT_POLL_US;
-};
+const pollUs = (): number => envMicros('XENLAB_BLKBACK_POLL_US', DEFAULT_POLL_US);
 const ROOT = '/local/domain/0/backend/vbd';
 
 interface Vbd {
