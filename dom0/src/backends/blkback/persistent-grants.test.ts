@@ -203,6 +203,33 @@ describe('blkback persistent grants', () => {
     expect(t.guest.page(20)).toEqual(t.sector(64, 8));
   });
 
+  it('finds a mapping by gref whether the gref is small (array) or large (hash), and forgets both on release', async () => {
+    const pages = new Map<number, Uint8Array>();
+    let handle = 0;
+    const gm: GrantMapInterface = {
+      map: async (ops) => ops.map((o) => {
+        const page = new Uint8Array(4096);
+        pages.set(o.gref, page);
+        return { status: 0, handle: ++handle, page };
+      }),
+      unmap: async (handles) => handles.map(() => 0),
+    };
+    const pg = new PersistentGrants(gm, GUEST, 8);
+    await pg.acquire([GrantRef(5), GrantRef(0xffff), GrantRef(0x10000), GrantRef(0xfffffff0)]);
+    for (const g of [5, 0xffff, 0x10000, 0xfffffff0]) {
+      const m = pg.mapping(g)!;
+      expect(m.page).toBe(pages.get(g));
+      expect(m.buffer).toBe(pages.get(g)!.buffer);
+      expect(m.offset).toBe(0);
+      expect(pg.page(GrantRef(g))).toBe(m.page);
+    }
+    expect(pg.mapping(6)).toBeUndefined();
+    expect(pg.mapping(0x10001)).toBeUndefined();
+    await pg.release();
+    for (const g of [5, 0xffff, 0x10000, 0xfffffff0]) expect(pg.mapping(g)).toBeUndefined();
+    expect(pg.counters.released).toBe(4);
+  });
+
   it('without persistent grants nothing is mapped (the per-request path as before)', async () => {
     const t = setup({ persistent: false });
     const g = GrantRef(t.guest.grant(3));

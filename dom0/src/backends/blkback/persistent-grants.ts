@@ -37,9 +37,31 @@ export interface PersistentGrantCounters {
   unmapFailures: number;
 }
 
+/** Grefs below this are found by array index (`PersistentGrants.mapping`), the rest by hash. */
+const SMALL_GREFS = 1 << 16;
+
+/** One persistent mapping: its handle and page, with the page's buffer and offset kept as plain fields. */
+export class PersistentMapping {
+  readonly buffer: ArrayBufferLike;
+  /** Byte offset of the page in `buffer`. */
+  readonly offset: number;
+  constructor(
+    readonly handle: number,
+    readonly page: Uint8Array,
+  ) {
+    this.buffer = page.buffer;
+    this.offset = page.byteOffset;
+  }
+}
+
 export class PersistentGrants {
   readonly counters: PersistentGrantCounters = { mapped: 0, mapCalls: 0, mapFailures: 0, hits: 0, overLimit: 0, released: 0, unmapFailures: 0 };
-  private readonly pages = new Map<number, { handle: number; page: Uint8Array }>();
+  private readonly pages = new Map<number, PersistentMapping>();
+  /**
+   * The same mappings indexed by gref for the grefs a guest normally uses (below 2^16; a Linux
+   * guest's whole table is 16,384 entries): the hot path's lookup is an array load, not a hash.
+   */
+  private readonly byGref: (PersistentMapping | undefined)[] = [];
   /** Grefs whose map is on its way, so two requests naming a new gref map it once. */
   private readonly pending = new Map<number, Promise<void>>();
   private closed = false;
@@ -56,7 +78,12 @@ export class PersistentGrants {
 
   /** The mapped page for `gref`, or undefined (not mapped: use the per-request path). */
   page(gref: GrantRef): Uint8Array | undefined {
-    return this.pages.get(gref)?.page;
+    return this.mapping(gref)?.page;
+  }
+
+  /** The mapping of `gref` (its page, and the page's buffer and offset read once), or undefined. */
+  mapping(gref: number): PersistentMapping | undefined {
+    return gref < SMALL_GREFS ? this.byGref[gref] : this.pages.get(gref);
   }
 
   /**
@@ -96,7 +123,11 @@ export class PersistentGrants {
         }
         // Released while the map was on its way: give it straight back.
         if (this.closed) late.push(r.handle);
-        else this.pages.set(g, { handle: r.handle, page: r.page });
+        else {
+          const m = new PersistentMapping(r.handle, r.page);
+          this.pages.set(g, m);
+          if (g < SMALL_GREFS) this.byGref[g] = m;
+        }
       });
       this.counters.mapped = this.pages.size;
       if (late.length > 0) await this.unmap(late);
@@ -113,6 +144,7 @@ export class PersistentGrants {
     await Promise.all([...this.pending.values()]);
     const handles = [...this.pages.values()].map((m) => m.handle);
     this.pages.clear();
+    this.byGref.length = 0;
     this.counters.mapped = 0;
     if (handles.length > 0) await this.unmap(handles);
   }
