@@ -14,6 +14,13 @@ export interface ShmAddon {
   futexWake(view: Int32Array, index: number, count: number): number;
   futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number): Promise<0 | 1 | 2>;
   schedYield(): void;
+  /**
+   * One preadv(2)/pwritev(2) between file `fd` at byte `position` and `count` ranges of `buffer`,
+   * given as (byteOffset, length) pairs in `iov`; returns the bytes moved (short at end of file).
+   * Throws RangeError for a range outside the buffer, an errno error for a failed call.
+   */
+  preadv(fd: number, buffer: ArrayBufferLike, iov: Float64Array, count: number, position: number): number;
+  pwritev(fd: number, buffer: ArrayBufferLike, iov: Float64Array, count: number, position: number): number;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -143,13 +143,16 @@ export class BlkbackDevice {
     sector: 0,
     nextSector: 0,
     bytes: 0,
-    iov: [] as Uint8Array[],
     idLo: new Uint32Array(RUN_MAX_REQUESTS),
     idHi: new Uint32Array(RUN_MAX_REQUESTS),
-    /** The last buffer's end, to coalesce a page that follows it in the same mapping. */
-    lastBuf: null as ArrayBufferLike | null,
-    lastStart: 0,
-    lastEnd: 0,
+    /**
+     * The run's data: `ranges` (byteOffset, length) pairs of the one buffer every page of the run
+     * lives in (the machine-memory mapping, in dom0), pages at consecutive offsets coalesced into
+     * one range; no typed-array view is made unless the disk wants views.
+     */
+    buffer: null as ArrayBufferLike | null,
+    iov: new Float64Array(2 * RUN_MAX_IOV),
+    ranges: 0,
   };
   private again = false;
   private logged = 0;
@@ -367,19 +370,25 @@ export class BlkbackDevice {
     const sector = hi * 0x100000000 + lo;
     let sectors = 0;
     const maps = this.fastMaps;
+    let buffer: ArrayBufferLike | null = null;
     for (let i = 0; i < nseg; i++) {
       const at = RQ_SEG0 + i * SEG_BYTES;
       const first = v.getUint8(at + SEG_FIRST);
       const last = v.getUint8(at + SEG_LAST);
       const m = pg.mapping(v.getUint32(at + SEG_GREF, true));
       if (last >= 8 || first > last || m === undefined) return false;
+      // A request's pages in two mappings (not in dom0, where all are machine memory): general path.
+      if (buffer !== m.buffer) {
+        if (buffer !== null) return false;
+        buffer = m.buffer;
+      }
       maps[i] = m;
       sectors += last - first + 1;
     }
     if (sector + sectors > this.limits.sectors) return false;
     const r = this.run;
     const bytes = sectors * SECTOR;
-    if (r.n > 0 && (r.write !== write || r.nextSector !== sector || r.n === RUN_MAX_REQUESTS || r.bytes + bytes > RUN_MAX_BYTES || r.iov.length + 1 + nseg > RUN_MAX_IOV)) {
+    if (r.n > 0 && (r.write !== write || r.nextSector !== sector || r.buffer !== buffer || r.n === RUN_MAX_REQUESTS || r.bytes + bytes > RUN_MAX_BYTES || r.ranges + nseg > RUN_MAX_IOV)) {
       this.flushRun();
     }
     if (r.n === 0) {
@@ -387,22 +396,23 @@ export class BlkbackDevice {
       r.sector = sector;
       r.nextSector = sector;
       r.bytes = 0;
-      r.lastBuf = null;
+      r.buffer = buffer;
+      r.ranges = 0;
     }
+    const iov = r.iov;
     for (let i = 0; i < nseg; i++) {
       const at = RQ_SEG0 + i * SEG_BYTES;
       const m = maps[i]!;
       const start = m.offset + v.getUint8(at + SEG_FIRST) * SECTOR;
-      const end = m.offset + (v.getUint8(at + SEG_LAST) + 1) * SECTOR;
-      if (r.lastBuf === m.buffer && r.lastEnd === start) {
-        // Adjacent in the same mapping (consecutive machine frames): one buffer for both (its
-        // view is made once, when the buffer is closed: a view per page cost ~1 us per 64 KiB).
-        r.lastEnd = end;
+      const len = (v.getUint8(at + SEG_LAST) + 1 - v.getUint8(at + SEG_FIRST)) * SECTOR;
+      const k = 2 * r.ranges;
+      if (r.ranges > 0 && iov[k - 2]! + iov[k - 1]! === start) {
+        // Adjacent in the same mapping (consecutive machine frames): one range for both.
+        iov[k - 1] = iov[k - 1]! + len;
       } else {
-        this.closeRunBuffer();
-        r.lastBuf = m.buffer;
-        r.lastStart = start;
-        r.lastEnd = end;
+        iov[k] = start;
+        iov[k + 1] = len;
+        r.ranges++;
       }
     }
     pg.counters.hits += nseg;
@@ -416,30 +426,31 @@ export class BlkbackDevice {
     return true;
   }
 
+  /** The run's ranges as views (for a disk without `readRanges`, and the error path). */
+  private runViews(): Uint8Array[] {
+    const r = this.run;
+    const views: Uint8Array[] = [];
+    for (let i = 0; i < r.ranges; i++) views.push(new Uint8Array(r.buffer!, r.iov[2 * i]!, r.iov[2 * i + 1]!));
+    return views;
+  }
+
   /**
    * Serves the merged run with one readv/writev and answers each of its requests. If the merged
    * I/O fails, each request is retried alone so every one gets its own true status.
    */
-  /** Adds the run's open buffer (pages coalesced so far) to its iovecs. */
-  private closeRunBuffer(): void {
-    const r = this.run;
-    if (r.lastBuf === null) return;
-    r.iov.push(new Uint8Array(r.lastBuf, r.lastStart, r.lastEnd - r.lastStart));
-    r.lastBuf = null;
-  }
-
   private flushRun(): void {
     const r = this.run;
     if (r.n === 0) return;
-    this.closeRunBuffer();
     const n = r.n;
     r.n = 0;
-    const iov = r.iov;
-    r.iov = [];
+    const disk = this.o.disk;
     let status: number = BLKIF_RSP.OKAY;
     try {
-      if (r.write) this.o.disk.writev(iov, r.sector);
-      else this.o.disk.readv(iov, r.sector);
+      if (r.write) {
+        if (disk.writeRanges) disk.writeRanges(r.buffer!, r.iov, r.ranges, r.sector);
+        else disk.writev(this.runViews(), r.sector);
+      } else if (disk.readRanges) disk.readRanges(r.buffer!, r.iov, r.ranges, r.sector);
+      else disk.readv(this.runViews(), r.sector);
       this.counters.mergedIos++;
       this.counters.mergedRequests += n;
     } catch (e) {
@@ -450,7 +461,7 @@ export class BlkbackDevice {
       // Per request, in order: split the buffers back by each request's byte count.
       let b = 0;
       let sector = r.sector;
-      const flat = iov.flatMap((buf) => Array.from({ length: buf.byteLength / SECTOR }, (_, k) => buf.subarray(k * SECTOR, (k + 1) * SECTOR)));
+      const flat = this.runViews().flatMap((buf) => Array.from({ length: buf.byteLength / SECTOR }, (_, k) => buf.subarray(k * SECTOR, (k + 1) * SECTOR)));
       for (let k = 0; k < n; k++) {
         const count = this.runSectors[k]!;
         const mine = flat.slice(b, b + count);

@@ -4,7 +4,8 @@
  * (BLKIF_OP_FLUSH_DISKCACHE: acknowledged writes are on disk), and `discard` writes zeroes
  * (Node has no fallocate(PUNCH_HOLE); reads of a discarded range return zeroes either way).
  */
-import { closeSync, fdatasyncSync, fstatSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
+import { preadvInto, pwritevFrom } from '@xenlab/ring-buffers';
 
 export const SECTOR_SIZE = 512;
 
@@ -15,6 +16,12 @@ export interface BlockDisk {
   /** Fills `buffers` (each a multiple of 512 bytes) from consecutive sectors starting at `sector`. */
   readv(buffers: readonly Uint8Array[], sector: number): void;
   writev(buffers: readonly Uint8Array[], sector: number): void;
+  /**
+   * Optional, for blkback's hot path: the same as readv/writev for `count` ranges of one buffer,
+   * given as (byteOffset, length) pairs in `iov` (no view per range).
+   */
+  readRanges?(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void;
+  writeRanges?(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void;
   flush(): void;
   discard(sector: number, count: number): void;
 }
@@ -30,10 +37,22 @@ export class DiskImage implements BlockDisk {
     this.sectors = Math.floor(this.sizeBytes / SECTOR_SIZE);
   }
 
-  /** Opens an image file; throws the fs error (ENOENT, EACCES) for the caller to report. */
+  /**
+   * Opens an image file; throws the fs error (ENOENT, EACCES) for the caller to report. With
+   * O_NOATIME where the file allows it (its owner, or root): a guest's reads do not update the
+   * image's access time (~10% of a 4 KiB read's cost).
+   */
   static open(path: string, opts: { readOnly?: boolean } = {}): DiskImage {
     const readOnly = opts.readOnly ?? false;
-    return new DiskImage(openSync(path, readOnly ? 'r' : 'r+'), path, readOnly);
+    const mode = readOnly ? constants.O_RDONLY : constants.O_RDWR;
+    let fd: number;
+    try {
+      fd = openSync(path, mode | constants.O_NOATIME);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw e;
+      fd = openSync(path, mode);
+    }
+    return new DiskImage(fd, path, readOnly);
   }
 
   readv(buffers: readonly Uint8Array[], sector: number): void {
@@ -49,6 +68,21 @@ export class DiskImage implements BlockDisk {
     let want = 0;
     for (const b of buffers) want += b.byteLength;
     const put = buffers.length === 1 ? writeSync(this.fd, buffers[0]!, 0, want, sector * SECTOR_SIZE) : writevSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
+    if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
+  }
+
+  readRanges(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void {
+    let want = 0;
+    for (let i = 0; i < count; i++) want += iov[2 * i + 1]!;
+    const got = preadvInto(this.fd, buffer, iov, count, sector * SECTOR_SIZE);
+    if (got !== want) throw new Error(`short read: ${got} of ${want} bytes at sector ${sector} of ${this.path}`);
+  }
+
+  writeRanges(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void {
+    if (this.readOnly) throw new Error(`${this.path} is read-only`);
+    let want = 0;
+    for (let i = 0; i < count; i++) want += iov[2 * i + 1]!;
+    const put = pwritevFrom(this.fd, buffer, iov, count, sector * SECTOR_SIZE);
     if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
   }
 
