@@ -199,6 +199,32 @@ describe('BlkbackDevice', () => {
     expect(front.responses().map((r) => r.id)).toEqual([1n, 2n]);
   });
 
+  it('a kick from a microtask that runs just as the serving loop ends is not lost', async () => {
+    // The loop ends a few microtasks after its last look at the ring; a kick arriving from a
+    // microtask in that window (the event-channel dispatcher runs in one) must still be served.
+    // Each depth puts the kick one microtask later; one of them used to fall in the window, and
+    // its request was never answered (the frontend, having notified, waited for ever).
+    const t = setup();
+    const g = t.guest.grant(0);
+    for (let depth = 0; depth < 16; depth++) {
+      const id = BigInt(depth + 1);
+      const first = t.dev.kick(); // an empty ring: serve, re-arm, go idle
+      let late: Promise<void> | undefined;
+      const kickLater = (n: number): void => {
+        if (n > 0) return queueMicrotask(() => kickLater(n - 1));
+        t.front.put({ operation: BLKIF_OP.READ, id, sector: depth, segs: [{ gref: g, firstSect: 0, lastSect: 0 }] });
+        expect(t.front.push()).toBe(true); // past req_event: the frontend notifies, once
+        late = t.dev.kick();
+      };
+      kickLater(depth);
+      await first;
+      for (let i = 0; i < 4 && !late; i++) await new Promise((r) => setImmediate(r));
+      await late;
+      await new Promise((r) => setImmediate(r));
+      expect(t.front.responses().map((r) => r.id), `kick ${depth} microtasks after the first`).toEqual([id]);
+    }
+  });
+
   it('an I/O error from the disk becomes BLKIF_RSP_ERROR, not a throw', async () => {
     const broken: BlockDisk = {
       sectors: 64, readOnly: false,

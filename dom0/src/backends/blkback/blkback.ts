@@ -174,20 +174,18 @@ export class BlkbackDevice {
 
   /**
    * The event channel fired (or the device just connected): serve every request on the ring,
-   * then re-arm and go idle. Never throws; a second kick while serving makes the loop look again.
+   * then re-arm and go idle. Never throws; a kick while serving makes the loop look again (and
+   * returns the same promise, settled when everything up to that kick has been served).
    */
-  async kick(): Promise<void> {
+  kick(): Promise<void> {
     if (this.running) {
       this.again = true;
-      return;
+      return this.running;
     }
-    if (this.stopped) return;
+    if (this.stopped) return Promise.resolve();
+    // `loop` always awaits before it ends, so `running` is set before its `finally` clears it.
     this.running = this.loop();
-    try {
-      await this.running;
-    } finally {
-      this.running = null;
-    }
+    return this.running;
   }
 
   private async loop(): Promise<void> {
@@ -200,6 +198,12 @@ export class BlkbackDevice {
       // Not a guest's doing (those are answered above): the ring mapping went away, say. Stop this
       // device only; dom0 goes on.
       this.stop(`internal error: ${(e as Error).message ?? String(e)}`);
+    } finally {
+      // Cleared in the same synchronous step as the last look at `again`. (It used to be cleared
+      // by kick() after awaiting this loop, a microtask later: a kick from a microtask that ran
+      // in between saw the loop still running, set `again` for a loop that had already decided
+      // to stop, and was lost. The frontend, having notified once, waited for ever.)
+      this.running = null;
     }
   }
 
