@@ -128,7 +128,22 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       const p = spawn(process.execPath, ['--import', 'tsx', BENCH_BLK, JSON.stringify(cfg)], { env: { ...menv, XENLAB_DOMAIN_TOKEN: c.token }, stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      // A frontend that stops making progress (a lost notification, say) must fail the bench, not hang it.
+      const limitMs = quick ? 120_000 : 300_000;
+      let timedOut = false;
+      const watchdog = setTimeout(() => {
+        timedOut = true;
+        p.kill('SIGKILL');
+      }, limitMs);
       const code = await new Promise<number | null>((r) => p.once('exit', r));
+      clearTimeout(watchdog);
+      if (timedOut) {
+        let d0 = '';
+        try {
+          d0 = readFileSync(join(dir, 'logs/dom0.log'), 'utf8').trim().split('\n').slice(-10).join('\n  ');
+        } catch {}
+        throw new Error(`the bench frontend (${mode}) did not finish within ${limitMs / 1000} s; it printed: ${out.trim() || '(nothing)'}\n  dom0's log ends:\n  ${d0}`);
+      }
       if (code !== 0 || !out.includes('done')) throw new Error(`the bench frontend failed (exit ${code}): ${out}`);
       for (const line of out.split('\n')) if (line.startsWith('{')) guest.push(JSON.parse(line) as GuestResult);
     } finally {
