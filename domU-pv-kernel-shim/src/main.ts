@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, schedYield } from '@xenlab/ring-buffers';
-import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
+import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, WireConnection, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
@@ -50,15 +50,17 @@ const log = (m: string): void => void process.stderr.write(`shim: ${m}\n`);
  * when the domain's xenstore tree is ready: at once from argv; with `--wait`, when a second line
  * (`go`) comes, so the toolstack can hand over the start info first and write the tree while the
  * shim connects to the hypervisor. A waiting shim whose stdin closes early (dom0 went away, or
- * the create was rolled back) exits.
+ * the create was rolled back) exits. Given the host's `--hypervisor <socket>` and
+ * `--machine-memory <file>`, it connects and maps while it waits (`earlyConnection`).
  */
-async function startArgs(): Promise<{ si: PvStartInfo; token: string; xenstore: Promise<void> }> {
+async function startArgs(): Promise<{ si: PvStartInfo; token: string; xenstore: Promise<void>; early?: EarlyConnection }> {
   if (process.argv[2] !== '--wait') {
     const token = process.env.XENLAB_DOMAIN_TOKEN;
     if (!token) throw new Error('XENLAB_DOMAIN_TOKEN is not set (the toolstack passes the domain token)');
     delete process.env.XENLAB_DOMAIN_TOKEN;
     return { si: JSON.parse(readFileSync(process.argv[2] ?? '', 'utf8')) as PvStartInfo, token, xenstore: Promise.resolve() };
   }
+  const early = earlyConnection(process.argv.slice(3));
   const lines: string[] = [];
   const waiting: ((l: string) => void)[] = [];
   let buf = '';
@@ -88,13 +90,51 @@ async function startArgs(): Promise<{ si: PvStartInfo; token: string; xenstore: 
   const xenstore = next().then((l) => {
     if (l.trim() !== 'go') throw new Error(`expected "go" from the toolstack, got ${JSON.stringify(l)}`);
   });
-  return { si: JSON.parse(readFileSync(m.startInfo, 'utf8')) as PvStartInfo, token: m.token, xenstore };
+  return { si: JSON.parse(readFileSync(m.startInfo, 'utf8')) as PvStartInfo, token: m.token, xenstore, early };
+}
+
+/**
+ * What a waiting shim does before it has a domain: connect to the hypervisor (`--hypervisor`)
+ * and map machine memory (`--machine-memory`), the host's paths from the toolstack. Both cost a
+ * few milliseconds (mapping 96 MiB as an ArrayBuffer makes V8 collect garbage), which a create
+ * would otherwise wait for. Anything that fails here is simply done again the usual way.
+ */
+interface EarlyConnection {
+  hypervisor: string;
+  conn: Promise<WireConnection | undefined>;
+  machineMemory: string;
+  mm: SharedMemory | undefined;
+}
+function earlyConnection(args: string[]): EarlyConnection | undefined {
+  const arg = (name: string): string | undefined => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const hypervisor = arg('--hypervisor');
+  const machineMemory = arg('--machine-memory');
+  if (!hypervisor || !machineMemory) return undefined;
+  let mm: SharedMemory | undefined;
+  try {
+    mm = SharedMemory.open(machineMemory);
+  } catch {
+    mm = undefined;
+  }
+  return { hypervisor, conn: WireConnection.connect(hypervisor).catch(() => undefined), machineMemory, mm };
 }
 
 async function main(): Promise<void> {
-  const { si, token, xenstore } = await startArgs();
-  const hc = await HypercallClient.connect(si.hypervisor_socket, token, { owner: true });
-  const mm = SharedMemory.open(hc.info.machine_memory);
+  const { si, token, xenstore, early } = await startArgs();
+  const conn = early?.hypervisor === si.hypervisor_socket ? await early.conn : undefined;
+  const hc = conn
+    ? await HypercallClient.setUp(conn, token, { owner: true }).catch(() => HypercallClient.connect(si.hypervisor_socket, token, { owner: true }))
+    : await HypercallClient.connect(si.hypervisor_socket, token, { owner: true });
+  if (early?.conn && !conn) void early.conn.then((c) => c?.close());
+  let mm: SharedMemory;
+  if (early?.mm && early.machineMemory === hc.info.machine_memory) mm = early.mm;
+  else {
+    early?.mm?.close();
+    mm = SharedMemory.open(hc.info.machine_memory);
+  }
   const frame = (gfn: number): Uint8Array => {
     const mfn = si.mfn_list[gfn];
     if (mfn === undefined) throw new RangeError(`gfn ${gfn} is not RAM of d${si.domid}`);
@@ -117,6 +157,11 @@ async function main(): Promise<void> {
   await xenstore;
   const xs = XenstoreClient.overRing(new XenstoreRing(mm.buffer, si.mfn_list[si.store_gfn]! * PAGE), events.eventChannel(si.store_evtchn));
   const home = `/local/domain/${si.domid}`;
+  // Requests whose answers are needed only later go out at once, side by side on the ring:
+  // control/shutdown's features and watch (awaited before `ready`), the list of vbds.
+  const control = Promise.all([xs.write(`${home}/control/feature-poweroff`, '1'), xs.write(`${home}/control/feature-reboot`, '1')]).then(() => xs.watch(`${home}/control/shutdown`));
+  control.catch(() => {});
+  const vbds = xs.directory(`${home}/device/vbd`).catch(() => [] as string[]);
 
   // The console front, input going to the INT 16h queue.
   const keyboard = new KeyboardService();
@@ -145,7 +190,7 @@ async function main(): Promise<void> {
   });
 
   // blkfront for each vbd, in devid order; the first is BIOS drive 80h.
-  const devids = ((await xs.directory(`${home}/device/vbd`).catch(() => [])) as string[]).map(Number).sort((a, b) => a - b);
+  const devids = (await vbds).map(Number).sort((a, b) => a - b);
   const drives: { drive: number; front: Blkfront }[] = [];
   for (const [i, devid] of devids.entries()) {
     // A persistent-grant pool of up to POOL_FRAMES own frames (one BIOS call's 127 sectors), if
@@ -265,9 +310,7 @@ async function main(): Promise<void> {
   }
 
   // control/shutdown: the toolstack writes poweroff/reboot; we acknowledge with "" and go.
-  await xs.write(`${home}/control/feature-poweroff`, '1');
-  await xs.write(`${home}/control/feature-reboot`, '1');
-  const ctl = await xs.watch(`${home}/control/shutdown`);
+  const ctl = await control;
   void (async () => {
     for await (const _ of ctl) {
       const req = await xs.tryRead(`${home}/control/shutdown`).catch(() => undefined);

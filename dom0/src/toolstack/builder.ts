@@ -8,10 +8,10 @@
  *     builder.build(cfg, ctx)  ------------------->   memory, images, start info / HVM params,
  *                                                     xenstore + console pages (grant refs 1/0),
  *                                                     their event channels  => BuiltDomain
- *     xenstore tree, device dirs, INTRODUCE,
- *     console backend attach
+ *     xenstore tree, device dirs, INTRODUCE
  *     built.start()  ----------------------------->   spawn the domain's process (PV shim /
  *                                                     qemu-dm), wait until it is ready
+ *     console backend attach (meanwhile)
  *     unpause
  *   service.destroy(domid)
  *     backends detach, RELEASE, xenstore rm
@@ -77,7 +77,7 @@ export interface DomainBuilder {
   readonly type: ToolstackDomainConfig['type'];
   build(cfg: ToolstackDomainConfig, ctx: BuildContext): Promise<BuiltDomain>;
   /** The toolstack is up: start anything kept ready between builds (e.g. a process started ahead). */
-  prepare?(): void;
+  prepare?(host: Dom0Host): void;
   /** The toolstack stops: end anything kept between builds (e.g. a process started ahead). */
   close?(): void;
 }

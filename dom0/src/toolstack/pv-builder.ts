@@ -11,6 +11,7 @@ import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { DomId, Gfn, GrantFrame, HypercallClient, XENMEM_resource, processEntry, type PvStartInfo, type ToolstackDomainConfig } from '@xenlab/xen-public';
 import type { BuildContext, BuiltDomain, DomainBuilder } from './builder.ts';
+import type { Dom0Host } from './dom0-host.ts';
 
 const PAGE = 4096;
 /** The program's conventional memory (INT 12h); the shim keeps frames from KERNEL_GFN up. */
@@ -32,8 +33,10 @@ const SPARE_AFTER_BOOT_MS = 1000;
 let spare: ChildProcess | undefined;
 let refill: NodeJS.Timeout | undefined;
 let closed = false;
+/** Where the spare connects and what it maps while it waits (the host's; the start info must agree). */
+let hostPaths: string[] = [];
 function spawnShim(): ChildProcess {
-  const p = spawn(process.execPath, [...processEntry('pv-shim'), '--wait'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, [...processEntry('pv-shim'), '--wait', ...hostPaths], { stdio: ['pipe', 'pipe', 'pipe'] });
   p.on('error', () => {});
   return p;
 }
@@ -53,8 +56,9 @@ function takeShim(): ChildProcess {
   scheduleSpare(SPARE_QUIET_MS);
   return alive ?? spawnShim();
 }
-export function prepareShimPool(): void {
+export function prepareShimPool(host?: Dom0Host): void {
   closed = false;
+  hostPaths = host ? ['--hypervisor', host.layout.hypervisorSocket, '--machine-memory', host.hc.info.machine_memory] : [];
   scheduleSpare(SPARE_AFTER_BOOT_MS);
 }
 export function closeShimPool(): void {

@@ -86,7 +86,7 @@ export class ToolstackService {
     const s = new ToolstackService(h);
     await s.blkback.start();
     await s.listen();
-    for (const b of Object.values(BUILDERS)) b?.prepare?.();
+    for (const b of Object.values(BUILDERS)) b?.prepare?.(h);
     return s;
   }
 
@@ -185,16 +185,22 @@ export class ToolstackService {
       check();
       await xs.introduceDomain(domid, built.store.mfn, built.store.port);
       undo.push('release', () => xs.releaseDomain(domid));
+      // The domain's process (the PV shim, qemu-dm) brings itself up while the console backend
+      // attaches: neither waits for the other (the vCPU stays paused until both are done).
+      const started = step(built.start());
+      started.catch(() => {});
       const cons = await this.console.attach(domid, cfg.name, built.console.port);
       undo.push('console detach', () => this.console.detach(domid));
       const consoleSocket = built.consoleSocket ?? cons.socketPath;
       const consoleLog = built.consoleLog ?? cons.logPath;
-      await xs.write(`/local/domain/${domid}/console/tty`, consoleSocket);
-      await xs.write(`/local/domain/0/backend/console/${domid}/0/tty`, consoleSocket);
-      await xs.write(`/local/domain/0/backend/console/${domid}/0/state`, '4');
+      await Promise.all([
+        xs.write(`/local/domain/${domid}/console/tty`, consoleSocket),
+        xs.write(`/local/domain/0/backend/console/${domid}/0/tty`, consoleSocket),
+        xs.write(`/local/domain/0/backend/console/${domid}/0/state`, '4'),
+      ]);
       check();
 
-      await step(built.start());
+      await started;
       check();
       if (!o.paused) await hc.call('domctl', 'unpausedomain', { domain: domid });
       check();

@@ -14,7 +14,14 @@ export class HypercallClient {
   ) {}
 
   static async connect(socketPath: string, token: string, opts: { owner?: boolean; timeoutMs?: number } = {}): Promise<HypercallClient> {
-    const conn = await WireConnection.connect(socketPath, opts.timeoutMs ?? 10_000);
+    return HypercallClient.setUp(await WireConnection.connect(socketPath, opts.timeoutMs ?? 10_000), token, opts);
+  }
+
+  /**
+   * Sets up a connection made earlier (`WireConnection.connect`) with the domain's token: a
+   * process started ahead of time (the spare PV shim) connects while it waits for its token.
+   */
+  static async setUp(conn: WireConnection, token: string, opts: { owner?: boolean } = {}): Promise<HypercallClient> {
     try {
       const info = (await conn.request({ setup: { token, owner: opts.owner === true } }, unwrapReply)) as SetupInfo;
       return new HypercallClient(conn, info);

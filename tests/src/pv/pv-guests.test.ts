@@ -7,7 +7,7 @@
  * temporary directory are always torn down.
  */
 import { spawn } from 'node:child_process';
-import { copyFileSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HypercallClient, SHUTDOWN, XEN_DOMINF, type DomainInfo } from '@xenlab/xen-public';
@@ -64,6 +64,32 @@ describe('PV guests through xl, the toolstack, the shim and the backends', () =>
     const bounces = Object.entries(c).filter(([k]) => /^trap\.int[0-9a-f]{2}$/.test(k)).reduce((n, [, v]) => n + v, 0);
     expect(c['trap.int10']).toBeGreaterThanOrEqual(27);
     expect(c['trap.slot']).toBe(bounces);
+  });
+
+  it('the spare shim, started ahead, connects to the hypervisor and maps machine memory while it waits, and the next create uses it', async () => {
+    const socket = join(dir, 'hypervisor/socket');
+    const mmPath = hc.info.machine_memory;
+    const spare = await until('a spare shim waiting with the host\'s paths', 15_000, () => {
+      for (const e of readdirSync('/proc')) {
+        if (!/^\d+$/.test(e)) continue;
+        let cmd: string[];
+        try {
+          cmd = readFileSync(`/proc/${e}/cmdline`, 'utf8').split('\0');
+        } catch {
+          continue;
+        }
+        const w = cmd.indexOf('--wait');
+        if (w >= 0 && cmd[w + 1] === '--hypervisor' && cmd[w + 2] === socket && cmd[w + 4] === mmPath) return Number(e);
+      }
+      return undefined;
+    });
+    // Mapped already (the mapping shows in its address space) before any create names it.
+    await until('the spare has mapped machine memory', 5000, () => readFileSync(`/proc/${spare}/maps`, 'utf8').includes(mmPath));
+    await xl('create', '-p', join(guests, 'hello.cfg'));
+    const domid = (await domidOf('hello'))!;
+    expect(await shimPid(domid)).toBe(spare);
+    await xl('destroy', String(domid));
+    await expectNoTrace(domid, spare);
   });
 
   it('diskex through blkfront and blkback: checksums match the image, writes are on disk', async () => {
