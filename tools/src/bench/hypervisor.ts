@@ -16,7 +16,7 @@
  *
  * The peer side of the two-process measurements is this same file run with `--peer`.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -37,6 +37,7 @@ import {
   type EvtchnNotify,
 } from '@xenlab/xen-public';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
+import { allowedCpus, pinProcess } from './affinity.ts';
 import { stats, type BenchResult } from './suite.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -49,31 +50,6 @@ async function waitFor(cond: () => boolean, ms: number, what: string): Promise<v
   while (!cond()) {
     if (Date.now() > end) throw new Error(`bench hypervisor: ${what} within ${ms} ms`);
     await sleep(20);
-  }
-}
-
-/** CPUs a process may run on (`taskset -pc`), or undefined where taskset is missing. */
-function affinity(pid: number): number[] | undefined {
-  try {
-    const list = execFileSync('taskset', ['-pc', String(pid)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split(':').pop()!.trim();
-    const cpus: number[] = [];
-    for (const part of list.split(',')) {
-      const [a, b] = part.split('-').map(Number);
-      for (let c = a!; c <= (b ?? a!); c++) cpus.push(c);
-    }
-    return cpus;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Pins every thread of `pid` to `cpus` (taskset -a); false if that failed. */
-function pin(pid: number, cpus: readonly number[]): boolean {
-  try {
-    execFileSync('taskset', ['-a', '-pc', cpus.join(','), String(pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -193,7 +169,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
   const dir = mkdtempSync(join(tmpdir(), 'xenlab-bench-hv-'));
   const L = hostLayout(dir);
   const children: ChildProcess[] = [];
-  const allowed = affinity(process.pid);
+  const allowed = allowedCpus(process.pid);
   try {
     log('hypervisor: starting a hypervisor process (no dom0) in ' + dir);
     const hvProc = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'hypervisor/src/main.ts'), '--run-dir', dir, '--memory', '64', '--pcpus', '2', '--dom0-memory', '8', '--no-dom0'], { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -228,7 +204,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
       if (cpuA === undefined || cpuB === undefined) return false;
       const mine = mode === 'free' ? allowed! : [cpuA];
       const theirs = mode === 'free' ? allowed! : mode === 'cross' ? [cpuB] : [cpuA];
-      return pin(process.pid, mine) && peers.every((c) => pin(c.pid!, theirs));
+      return pinProcess(process.pid, mine) && peers.every((c) => pinProcess(c.pid!, theirs));
     };
     const pinned = place('cross', [hvProc, echoProc]);
     log(pinned ? `hypervisor: pinned (this process on CPU ${cpuA}, its peers on CPU ${cpuB}, and all on CPU ${cpuA} for the same-core hypercall)` : 'hypervisor: not pinned (no taskset, or one CPU): placement is left to the scheduler');
@@ -382,7 +358,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
     mm.close();
     return { summary, measurements, targets };
   } finally {
-    if (allowed) pin(process.pid, allowed);
+    if (allowed) pinProcess(process.pid, allowed);
     for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
     await sleep(300);
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');

@@ -6,17 +6,18 @@
  *   shared-memory spin ping-pong and a raw futex ping-pong.
  * Options: --quick (fewer iterations), --reps N.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Doorbell, SharedMemory } from '@xenlab/ring-buffers';
 import { pingPong, PING_FILE_BYTES, PING_PONG_SCRIPT, runPeerPair, type PingMode } from '@xenlab/ring-buffers/testing';
+import { allowedCpus, pinnedArgv, pinProcess } from './affinity.ts';
 import { stats, type BenchResult } from './suite.ts';
 
 /** Pin pong to core 1 and ourselves to core 0 when taskset exists and there are two cores. */
-const PIN = cpus().length >= 2 && spawnSync('sh', ['-c', 'command -v taskset']).status === 0;
+const PIN = cpus().length >= 2 && allowedCpus(process.pid) !== undefined;
 const PONG = fileURLToPath(PING_PONG_SCRIPT);
 
 async function roundTripUs(mode: PingMode, count: number): Promise<number> {
@@ -26,7 +27,7 @@ async function roundTripUs(mode: PingMode, count: number): Promise<number> {
   Doorbell.init(shm.buffer, 0);
   Doorbell.init(shm.buffer, 64);
   const argv = [process.execPath, '--import', 'tsx', PONG, file, mode, String(count)];
-  const pin = PIN ? ['taskset', '-c', '1', ...argv] : argv;
+  const pin = PIN ? pinnedArgv([1], argv) : argv;
   const child = spawn(pin[0]!, pin.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     await new Promise<void>((res, rej) => {
@@ -48,7 +49,7 @@ export async function run(argv: string[]): Promise<BenchResult> {
   const reps = repsArg >= 0 ? Number(argv[repsArg + 1]) : quick ? 1 : 3;
   const ringCount = quick ? 200_000 : 1_000_000;
   const log = (s: string) => process.stderr.write(s + '\n');
-  if (PIN) spawnSync('taskset', ['-p', '-c', '0', String(process.pid)]);
+  if (PIN) pinProcess(process.pid, [0]);
 
   // Ring throughput. pushEvery 1: the front end publishes every request, as Linux blkfront does.
   const ring: Record<string, unknown> = {};
