@@ -15,7 +15,7 @@
  * become SCHEDOP_shutdown. See docs/life-of-a-pv-guest.md.
  */
 import { readFileSync } from 'node:fs';
-import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, schedYield } from '@xenlab/ring-buffers';
+import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, lookEachTurn } from '@xenlab/ring-buffers';
 import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, WireConnection, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
@@ -279,13 +279,16 @@ async function main(): Promise<void> {
     const answered = new Doorbell(mm.buffer, base + TRAP_SLOT_ANSWER_BELL_OFFSET);
     await hc.call('set_trap_table', 'xenlab_trap_slot', { gfn: g });
     let awakeUntil = 0;
+    // PENDING: the worker waits for us; PARKED: it stopped waiting (we were asleep) and the vCPU
+    // is blocked in the trap until our iret. Either way a trap we have not served yet.
+    const trapWaiting = (): boolean => {
+      const st = slot.state;
+      return st === TRAP_SLOT_STATE.PENDING || st === TRAP_SLOT_STATE.PARKED;
+    };
     void (async () => {
       for (;;) {
         const seen = bell.seq;
-        // PENDING: the worker waits for us; PARKED: it stopped waiting (we were asleep) and the
-        // vCPU is blocked in the trap until our iret. Either way a trap we have not served yet.
-        const st = slot.state;
-        if (st === TRAP_SLOT_STATE.PENDING || st === TRAP_SLOT_STATE.PARKED) {
+        if (trapWaiting()) {
           const f = await serveCall(slot.vector, slot.frame());
           if (!f) return;
           if (slot.complete(f)) {
@@ -299,9 +302,8 @@ async function main(): Promise<void> {
           continue;
         }
         if (performance.now() < awakeUntil) {
-          // The next trap is likely soon: look again next turn instead of sleeping.
-          schedYield();
-          await new Promise<void>((r) => setImmediate(r));
+          // The next trap is likely soon: look each turn until it comes or the window closes.
+          await lookEachTurn(trapWaiting, () => performance.now() < awakeUntil);
           continue;
         }
         await bell.waitAsync(seen, 1000);

@@ -3,7 +3,7 @@
  * blocking; it closes by itself at its deadline, and a window of 0 never opens.
  */
 import { describe, expect, it } from 'vitest';
-import { AwakeWindow, envMicros } from './awake.ts';
+import { AwakeWindow, envMicros, lookEachTurn } from './awake.ts';
 
 describe('AwakeWindow', () => {
   it('keeps the loop turning until the deadline, then closes by itself; extending moves the deadline', async () => {
@@ -30,6 +30,23 @@ describe('AwakeWindow', () => {
     expect(w.open).toBe(false);
     await new Promise((r) => setTimeout(r, 2));
     expect(w.looks).toBe(0);
+  });
+
+  it('lookEachTurn: one look per turn of the loop, never within the caller\'s turn; true when done, false when the window closes', async () => {
+    let looks = 0;
+    // Done after the 5th look.
+    const p = lookEachTurn(() => looks >= 5, () => true, () => looks++);
+    expect(looks).toBe(0); // the first look is a turn later
+    expect(await p).toBe(true);
+    expect(looks).toBe(5);
+    let open = 3;
+    let looked = 0;
+    expect(await lookEachTurn(() => false, () => open-- > 0, () => looked++)).toBe(false);
+    expect(looked).toBe(3);
+    // Already done: true at the first look, no yield, no further look.
+    let n = 0;
+    expect(await lookEachTurn(() => true, () => true, () => n++)).toBe(true);
+    expect(n).toBe(0);
   });
 
   it('reads µs knobs from the environment, refusing nonsense', () => {

@@ -9,6 +9,26 @@
  */
 import { schedYield } from './futex.ts';
 
+/**
+ * Looks once per turn of the event loop until `done()` (resolves true) or until `open()` says
+ * the window has closed (resolves false); before each further look it yields the core
+ * (`sched_yield`) so a peer runnable on this core runs at once. One promise per window, not per
+ * look (a look is ~1 µs; a promise per look fed the GC). The one shape of xenlab's bounded
+ * polling: `AwakeWindow` below, `DomainEvents`' adaptive window, the shim's trap-slot wait.
+ */
+export function lookEachTurn(done: () => boolean, open: () => boolean, onLook?: () => void): Promise<boolean> {
+  return new Promise((resolve) => {
+    const look = (): void => {
+      if (done()) return resolve(true);
+      if (!open()) return resolve(false);
+      onLook?.();
+      schedYield();
+      setImmediate(look);
+    };
+    setImmediate(look);
+  });
+}
+
 export class AwakeWindow {
   private until = 0;
   private running = false;
@@ -25,7 +45,7 @@ export class AwakeWindow {
     if (t > this.until) this.until = t;
     if (!this.running) {
       this.running = true;
-      setImmediate(this.tick);
+      void lookEachTurn(this.never, this.isOpen, this.counted).then(this.closed);
     }
   }
 
@@ -38,15 +58,10 @@ export class AwakeWindow {
     return this.running;
   }
 
-  private readonly tick = (): void => {
-    if (performance.now() >= this.until) {
-      this.running = false;
-      return;
-    }
-    this.looks++;
-    schedYield();
-    setImmediate(this.tick);
-  };
+  private readonly never = (): boolean => false;
+  private readonly isOpen = (): boolean => performance.now() < this.until;
+  private readonly counted = (): void => void this.looks++;
+  private readonly closed = (): void => void (this.running = false);
 }
 
 /** A µs setting from the environment: a number in 0..10 000, else `fallback`. */

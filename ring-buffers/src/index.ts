@@ -5,7 +5,7 @@
  */
 export { SharedMemory, PAGE_SIZE, type OpenOptions } from './shared-memory.ts';
 export { futexWait, futexWaitAsync, futexWake, schedYield, type FutexWaitResult } from './futex.ts';
-export { AwakeWindow, envMicros } from './awake.ts';
+export { AwakeWindow, envMicros, lookEachTurn } from './awake.ts';
 export { preadvInto, pwritevFrom, VECTOR_IO_MAX } from './vector-io.ts';
 export { Doorbell, type DoorbellCounters } from './doorbell.ts';
 export { ByteRing, BAD_INDEX } from './byte-ring.ts';

@@ -9,7 +9,7 @@
  * `eventChannel(port)` adapts one port to the xenstore ring's `EventChannel` interface, which is
  * how xenstored serves a guest ring and how a PV kernel talks to xenstored over its own.
  */
-import { Doorbell, envMicros, schedYield } from '@xenlab/ring-buffers';
+import { Doorbell, envMicros, lookEachTurn } from '@xenlab/ring-buffers';
 import { EvtchnNotifier, SharedInfoPage, type EvtchnNotify, type HypercallClient } from '@xenlab/xen-public';
 import type { EventChannel } from './event-channel.ts';
 
@@ -173,21 +173,15 @@ export class DomainEvents {
   }
 
   /**
-   * Looks at the doorbell once per turn of the event loop until it moves (true), the window
-   * closes or the loop stops (false). Each look yields the core first: a peer runnable on this
-   * core (the one whose answer we wait for, perhaps) runs at once instead of after our time
-   * slice. One promise per window, not per look (a look is ~1 µs; allocating per look fed the GC).
+   * Looks at the doorbell once per turn of the event loop (`lookEachTurn`: each look yields the
+   * core first, so a peer runnable on this core, the one whose answer we wait for perhaps, runs
+   * at once) until it moves (true), the window closes or the loop stops (false).
    */
   private lookUntil(seen: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const look = (): void => {
-        if (!this.running) return resolve(false);
-        if (this.bell.seq !== seen) return resolve(true);
-        if (performance.now() - this.lastActive >= this.window.windowMs) return resolve(false);
-        schedYield();
-        setImmediate(look);
-      };
-      setImmediate(look);
-    });
+    return lookEachTurn(
+      () => this.running && this.bell.seq !== seen,
+      () => this.running && performance.now() - this.lastActive < this.window.windowMs,
+    );
   }
+
 }
