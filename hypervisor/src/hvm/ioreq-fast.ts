@@ -19,6 +19,7 @@
 import { IOREQ_DATA_IS_PTR, IOREQ_DF_BIT, IOREQ_DIR_BIT, IOREQ_STATE, IOREQ_STATE_MASK, IOREQ_TYPE, MarkResult, SharedInfoPage, ioreq } from '@xenlab/xen-public';
 import { Doorbell } from '@xenlab/ring-buffers';
 import type { IoExit } from '../sched/pcpu.ts';
+import { waitForAnswer } from '../sched/answer-wait.ts';
 
 const F = ioreq.fields;
 
@@ -140,31 +141,23 @@ export class IoreqFastPath {
     const dm = b.dm;
     if (!dm) return undefined; // no device model bound yet: the main thread's path
     const answer = this.bell(b.answerBellAddr);
-    let seen = answer.seq;
+    const seen = answer.seq;
     writeIoreqSlot(this.buffer, b.pageAddr, b.slot, io, b.vpEport);
     this.counters.sent++;
     // Xen's "set pending" on dom0's shared_info for qemu-dm's port, then its doorbell: the same
     // as EvtchnNotifier.trySend, from the hypervisor's side of a Xen-consumed channel.
     if (this.info(dm.sharedInfoAddr).markPending(dm.vcpu, dm.port) !== MarkResult.already) this.bell(dm.bellAddr).ring();
-    const t0 = performance.now();
-    const spinEnd = t0 + b.spinUs / 1000;
-    const sleepEnd = spinEnd + b.sleepUs / 1000;
-    for (let i = 0; ; i++) {
-      const r = takeIoreqAnswer(this.buffer, b.pageAddr, b.slot);
-      if (r !== 'waiting') {
-        if ('bad' in r) return { kind: 'crash', reason: `device model: ${r.bad}` };
-        this.counters.completed++;
-        return { kind: 'done', completion: ioCompletion(io, io.size === 1 ? r.data & 0xff : r.data) };
-      }
-      if ((i & 63) !== 0) continue;
-      const now = performance.now();
-      if (now < spinEnd) continue;
-      if (now >= sleepEnd || preempt()) break;
-      // Sleep until the answer doorbell rings (any device model's answer wakes us: re-check).
-      answer.wait(seen, Math.min(0.2, sleepEnd - now), 0);
-      seen = answer.seq;
+    // Spin, then sleep on the answer doorbell (any device model's answer wakes us: re-check every
+    // 0.2 ms), all within the binding's spin + sleep; not answered by then: parked.
+    const got: { r: ReturnType<typeof takeIoreqAnswer> } = { r: 'waiting' };
+    const answered = (): boolean => (got.r = takeIoreqAnswer(this.buffer, b.pageAddr, b.slot)) !== 'waiting';
+    if (!waitForAnswer(answered, answer, seen, { spinUs: b.spinUs, waitUs: b.spinUs + b.sleepUs, napMs: 0.2 }, preempt) || got.r === 'waiting') {
+      this.counters.parked++;
+      return { kind: 'sent' };
     }
-    this.counters.parked++;
-    return { kind: 'sent' };
+    const a = got.r;
+    if ('bad' in a) return { kind: 'crash', reason: `device model: ${a.bad}` };
+    this.counters.completed++;
+    return { kind: 'done', completion: ioCompletion(io, io.size === 1 ? a.data & 0xff : a.data) };
   }
 }

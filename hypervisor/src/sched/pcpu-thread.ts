@@ -14,6 +14,7 @@ import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/pla
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
 import type { IoExit } from './pcpu.ts';
 import type { SliceRequest, SliceReply, WorkerNotice } from './pcpu-threads.ts';
+import { waitForAnswer } from './answer-wait.ts';
 
 /** Interrupts queued in the CPU beyond this are left latched in the PIC (platform.ts MAX_QUEUED). */
 const MAX_QUEUED = 16;
@@ -110,26 +111,16 @@ function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked'
   const { words, bell, answer } = trapPage(b.addr);
   const slot = new TrapSlot(words, b.vcpu);
   const st = cpu.getState();
+  const seen = answer.seq;
   slot.post(vector, kind, st);
   bell.ring();
-  // Wait for the answer: spin first, then sleep on the answer doorbell (the kernel rings it after
-  // DONE), all within `waitUs`; then park. The same shape as the ioreq wait (ioreq-fast.ts).
-  const start = performance.now();
-  let spinUs = b.spinUs;
-  let s = slot.state;
-  while (s === TRAP_SLOT_STATE.PENDING) {
-    const seen = answer.seq;
-    s = slot.state;
-    if (s !== TRAP_SLOT_STATE.PENDING) break;
-    const leftMs = b.waitUs / 1000 - (performance.now() - start);
-    if (leftMs <= 0 || preempt()) {
-      s = slot.park();
-      if (s === TRAP_SLOT_STATE.PENDING) return 'parked';
-      break;
-    }
-    answer.wait(seen, leftMs, spinUs);
-    spinUs = 0;
-    s = slot.state;
+  // Wait for the answer (answer-wait.ts, as for an ioreq): spin, then sleep on the answer
+  // doorbell (the kernel rings it after DONE), all within `waitUs`; then park. Parking is a CAS
+  // the kernel's answer may win, so a refused park means the answer is there.
+  let s: number = TRAP_SLOT_STATE.PENDING;
+  if (!waitForAnswer(() => (s = slot.state) !== TRAP_SLOT_STATE.PENDING, answer, seen, { spinUs: b.spinUs, waitUs: b.waitUs, napMs: Infinity }, preempt)) {
+    s = slot.park();
+    if (s === TRAP_SLOT_STATE.PENDING) return 'parked';
   }
   if (s !== TRAP_SLOT_STATE.DONE) return { crash: `its kernel left the trap slot in state ${s}` };
   const f = slot.frame();
