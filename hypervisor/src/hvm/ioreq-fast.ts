@@ -38,6 +38,8 @@ export interface IoreqBinding {
   answerBellAddr: number;
   /** Bounded wait for the answer on the worker: spin, then futex sleep, then hand the vCPU back. */
   spinUs: number;
+  /** Within the sleep: first keep looking this long, yielding the core before each look. */
+  yieldUs?: number;
   sleepUs: number;
 }
 
@@ -151,7 +153,7 @@ export class IoreqFastPath {
     // 0.2 ms), all within the binding's spin + sleep; not answered by then: parked.
     const got: { r: ReturnType<typeof takeIoreqAnswer> } = { r: 'waiting' };
     const answered = (): boolean => (got.r = takeIoreqAnswer(this.buffer, b.pageAddr, b.slot)) !== 'waiting';
-    if (!waitForAnswer(answered, answer, seen, { spinUs: b.spinUs, waitUs: b.spinUs + b.sleepUs, napMs: 0.2 }, preempt) || got.r === 'waiting') {
+    if (!waitForAnswer(answered, answer, seen, { spinUs: b.spinUs, yieldUs: b.yieldUs, waitUs: b.spinUs + b.sleepUs, napMs: 0.2 }, preempt) || got.r === 'waiting') {
       this.counters.parked++;
       return { kind: 'sent' };
     }

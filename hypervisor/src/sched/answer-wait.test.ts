@@ -35,6 +35,23 @@ describe('waitForAnswer', () => {
     expect(performance.now() - t0).toBeLessThan(5_000);
   });
 
+  it('in the yield phase it keeps looking, with the core yielded, and takes an answer without sleeping', async () => {
+    const sab = new SharedArrayBuffer(128);
+    const bell = bellOn(sab);
+    const flag = new Int32Array(sab, 0, 1);
+    const w = new Worker(
+      `const { workerData } = require('node:worker_threads');
+       const f = new Int32Array(workerData, 0, 1);
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+       Atomics.store(f, 0, 1);`,
+      { eval: true, workerData: sab },
+    );
+    const got = waitForAnswer(() => Atomics.load(flag, 0) === 1, bell, bell.seq, { spinUs: 0, yieldUs: 10_000_000, waitUs: 20_000_000, napMs: Infinity }, () => false);
+    await w.terminate();
+    expect(got).toBe(true);
+    expect(bell.counters.sleeps).toBe(0);
+  });
+
   it('an answer another thread posts while it sleeps is taken (true), well before the deadline', async () => {
     const sab = new SharedArrayBuffer(128);
     const bell = bellOn(sab);

@@ -118,7 +118,7 @@ function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked'
   // doorbell (the kernel rings it after DONE), all within `waitUs`; then park. Parking is a CAS
   // the kernel's answer may win, so a refused park means the answer is there.
   let s: number = TRAP_SLOT_STATE.PENDING;
-  if (!waitForAnswer(() => (s = slot.state) !== TRAP_SLOT_STATE.PENDING, answer, seen, { spinUs: b.spinUs, waitUs: b.waitUs, napMs: Infinity }, preempt)) {
+  if (!waitForAnswer(() => (s = slot.state) !== TRAP_SLOT_STATE.PENDING, answer, seen, { spinUs: b.spinUs, yieldUs: b.yieldUs, waitUs: b.waitUs, napMs: Infinity }, preempt)) {
     s = slot.park();
     if (s === TRAP_SLOT_STATE.PENDING) return 'parked';
   }
