@@ -8,6 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { waitForAnswer } from './answer-wait.ts';
 
 const bellOn = (sab: SharedArrayBuffer) => Doorbell.init(sab as unknown as ArrayBuffer, 64);
+/** Another thread sets word 0 of `sab` to 1 after `ms` (and rings nothing). */
+const answerLater = (sab: SharedArrayBuffer, ms: number): Worker =>
+  new Worker(
+    `const { workerData } = require('node:worker_threads');
+     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ${ms});
+     Atomics.store(new Int32Array(workerData, 0, 1), 0, 1);`,
+    { eval: true, workerData: sab },
+  );
 
 describe('waitForAnswer', () => {
   it('an answer already there: true at once, without sleeping', () => {
@@ -39,13 +47,7 @@ describe('waitForAnswer', () => {
     const sab = new SharedArrayBuffer(128);
     const bell = bellOn(sab);
     const flag = new Int32Array(sab, 0, 1);
-    const w = new Worker(
-      `const { workerData } = require('node:worker_threads');
-       const f = new Int32Array(workerData, 0, 1);
-       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-       Atomics.store(f, 0, 1);`,
-      { eval: true, workerData: sab },
-    );
+    const w = answerLater(sab, 10);
     const got = waitForAnswer(() => Atomics.load(flag, 0) === 1, bell, bell.seq, { spinUs: 0, yieldUs: 10_000_000, waitUs: 20_000_000, napMs: Infinity }, () => false);
     await w.terminate();
     expect(got).toBe(true);
@@ -56,13 +58,7 @@ describe('waitForAnswer', () => {
     const sab = new SharedArrayBuffer(128);
     const bell = bellOn(sab);
     const flag = new Int32Array(sab, 0, 1);
-    const w = new Worker(
-      `const { workerData } = require('node:worker_threads');
-       const f = new Int32Array(workerData, 0, 1);
-       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-       Atomics.store(f, 0, 1);`,
-      { eval: true, workerData: sab },
-    );
+    const w = answerLater(sab, 20);
     const t0 = performance.now();
     const got = waitForAnswer(() => Atomics.load(flag, 0) === 1, bell, bell.seq, { spinUs: 0, waitUs: 10_000_000, napMs: 2 }, () => false);
     const ms = performance.now() - t0;
