@@ -11,7 +11,7 @@
  * interface and a `notify` callback, and `kick()` is called whenever the event channel fires.
  * See docs/pv-disk-request.md for the whole path.
  */
-import { BLKIF_OFFSETS, BLKIF_OP, BLKIF_RSP, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, blkifResponse, type BackRing } from '@xenlab/ring-buffers';
+import { BLKIF_OFFSETS, BLKIF_OP, BLKIF_RSP, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, blkifResponse, lookEachTurn, type BackRing } from '@xenlab/ring-buffers';
 import { gntstName, type DomId } from '@xenlab/xen-public';
 import type { BlockDisk } from './disk-image.ts';
 import type { GrantCopyInterface, GrantCopyOp, GrantMapInterface } from './grant-copy.ts';
@@ -265,20 +265,21 @@ export class BlkbackDevice {
 
   /**
    * Bounded polling of `req_prod` (not `req_event`: it stays where it was, so the frontend's
-   * pushes meanwhile are not kicked). Each look yields a turn of the event loop, so dom0's other
-   * devices and xenstore keep being served. True when requests (or a broken index) showed up.
+   * pushes meanwhile are not kicked): a look per turn of the event loop, the core yielded before
+   * each (`lookEachTurn`), so dom0's other devices and xenstore keep being served and a frontend
+   * runnable on this core runs at once. True when requests (or a broken index) showed up.
    */
   private async pollForRequests(us: number): Promise<boolean> {
     const end = performance.now() + us / 1000;
-    do {
-      await new Promise<void>((r) => setImmediate(r));
-      if (this.stopped) return false;
-      if (this.ring.unconsumedRequests() > 0 || this.ring.broken) {
-        this.counters.pollHits++;
-        return true;
-      }
-    } while (performance.now() < end);
-    this.counters.pollMisses++;
+    const found = await lookEachTurn(
+      () => this.stopped !== null || this.ring.unconsumedRequests() > 0 || this.ring.broken !== null,
+      () => performance.now() < end,
+    );
+    if (found && !this.stopped) {
+      this.counters.pollHits++;
+      return true;
+    }
+    if (!found) this.counters.pollMisses++;
     return false;
   }
 
