@@ -196,6 +196,7 @@ export async function run_(argv: string[]): Promise<BenchResult> {
       `pv-blk: ${mib} MiB image, blkfront -> ring -> blkback -> file, vs fs.readSync/writeSync of the same file (ratios in brackets).`,
       `  Modes: persistent grants in place (the shim's default), persistent through blkfront's pool (a copy in blkfront), a grant copy hypercall per request.`,
       `  Each figure is the median of ${guest[0]?.rounds.length ?? 0} rounds (guest: after a ${(guest[0]?.warmupMs ?? 0).toFixed(0)} ms warm-up; host: 5 rounds).`,
+      ...(quick ? ['  --quick: a smoke run (64 MiB, short warm-up and rounds: the JIT\'s start is still in the figures); the targets are judged on a full run.'] : []),
       ...rows.map((r) =>
         r.workload.pattern === 'seq'
           ? `  ${r.workload.name.padEnd(16)} in place ${fmt(r.guest.mbPerS)} MB/s (${r.ratio.toFixed(3)}x)  pool ${fmt(r.pooled.mbPerS)} MB/s (${r.poolRatio.toFixed(3)}x)  per-request copy ${fmt(r.copied.mbPerS)} MB/s (${r.copyRatio.toFixed(3)}x)  host ${fmt(r.host.mbPerS)} MB/s  (${r.guest.requests} requests, ${r.guest.notificationsSent} kicks, ${r.guest.notificationsSuppressed} suppressed)`
