@@ -141,7 +141,6 @@ export class BlkbackDevice {
     n: 0,
     write: false,
     sector: 0,
-    nextSector: 0,
     bytes: 0,
     idLo: new Uint32Array(RUN_MAX_REQUESTS),
     idHi: new Uint32Array(RUN_MAX_REQUESTS),
@@ -393,13 +392,12 @@ export class BlkbackDevice {
     if (sector + sectors > this.limits.sectors) return false;
     const r = this.run;
     const bytes = sectors * SECTOR;
-    if (r.n > 0 && (r.write !== write || r.nextSector !== sector || r.buffer !== buffer || r.n === RUN_MAX_REQUESTS || r.bytes + bytes > RUN_MAX_BYTES || r.ranges + nseg > RUN_MAX_IOV)) {
+    if (r.n > 0 && (r.write !== write || r.sector + r.bytes / SECTOR !== sector || r.buffer !== buffer || r.n === RUN_MAX_REQUESTS || r.bytes + bytes > RUN_MAX_BYTES || r.ranges + nseg > RUN_MAX_IOV)) {
       this.flushRun();
     }
     if (r.n === 0) {
       r.write = write;
       r.sector = sector;
-      r.nextSector = sector;
       r.bytes = 0;
       r.buffer = buffer;
       r.ranges = 0;
@@ -426,9 +424,13 @@ export class BlkbackDevice {
     r.idHi[r.n] = v.getUint32(RQ_ID + 4, true);
     this.runSectors[r.n] = sectors;
     r.n++;
-    r.nextSector = sector + sectors;
     r.bytes += bytes;
     return true;
+  }
+
+  /** "READ id N" for run request `k`, for the log. */
+  private runRequest(k: number): string {
+    return `${this.run.write ? 'WRITE' : 'READ'} id ${this.run.idHi[k]! * 0x100000000 + this.run.idLo[k]!}`;
   }
 
   /** The run's ranges as views (for a disk without `readRanges`, and the error path). */
@@ -460,7 +462,7 @@ export class BlkbackDevice {
       this.counters.mergedRequests += n;
     } catch (e) {
       status = BLKIF_RSP.ERROR;
-      if (n === 1) this.fail(status, `${r.write ? 'WRITE' : 'READ'} id ${r.idHi[0]! * 0x100000000 + r.idLo[0]!}: I/O error: ${(e as Error).message ?? String(e)}`);
+      if (n === 1) this.fail(status, `${this.runRequest(0)}: I/O error: ${(e as Error).message ?? String(e)}`);
     }
     if (status !== BLKIF_RSP.OKAY && n > 1) {
       // Per request, in order: split the buffers back by each request's byte count.
@@ -476,7 +478,7 @@ export class BlkbackDevice {
           if (r.write) this.o.disk.writev(mine, sector);
           else this.o.disk.readv(mine, sector);
         } catch (e) {
-          st = this.fail(BLKIF_RSP.ERROR, `${r.write ? 'WRITE' : 'READ'} id ${r.idHi[k]! * 0x100000000 + r.idLo[k]!}: I/O error: ${(e as Error).message ?? String(e)}`);
+          st = this.fail(BLKIF_RSP.ERROR, `${this.runRequest(k)}: I/O error: ${(e as Error).message ?? String(e)}`);
         }
         sector += count;
         this.respondRaw(k, r.write, st);
@@ -634,12 +636,7 @@ export class BlkbackDevice {
     if (status !== BLKIF_RSP.OKAY) this.counters.errors++;
     blkifResponse.write(this.ring.view, this.ring.nextResponseOffset(), { id, operation, status });
     this.ring.produced();
-    if (this.ring.pushResponses()) {
-      this.counters.notificationsSent++;
-      this.o.notify();
-    } else {
-      this.counters.notificationsSuppressed++;
-    }
+    this.pushAndNotify();
   }
 
   private stop(reason: string): void {

@@ -60,7 +60,7 @@ export class DiskImage implements BlockDisk {
     for (const b of buffers) want += b.byteLength;
     // One buffer (a random 4 KiB read, a coalesced run): pread, a little cheaper than preadv.
     const got = buffers.length === 1 ? readSync(this.fd, buffers[0]!, 0, want, sector * SECTOR_SIZE) : readvSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
-    if (got !== want) throw new Error(`short read: ${got} of ${want} bytes at sector ${sector} of ${this.path}`);
+    this.expectAll('read', got, want, sector);
   }
 
   writev(buffers: readonly Uint8Array[], sector: number): void {
@@ -68,14 +68,14 @@ export class DiskImage implements BlockDisk {
     let want = 0;
     for (const b of buffers) want += b.byteLength;
     const put = buffers.length === 1 ? writeSync(this.fd, buffers[0]!, 0, want, sector * SECTOR_SIZE) : writevSync(this.fd, buffers as Uint8Array[], sector * SECTOR_SIZE);
-    if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
+    this.expectAll('write', put, want, sector);
   }
 
   readRanges(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void {
     let want = 0;
     for (let i = 0; i < count; i++) want += iov[2 * i + 1]!;
     const got = preadvInto(this.fd, buffer, iov, count, sector * SECTOR_SIZE);
-    if (got !== want) throw new Error(`short read: ${got} of ${want} bytes at sector ${sector} of ${this.path}`);
+    this.expectAll('read', got, want, sector);
   }
 
   writeRanges(buffer: ArrayBufferLike, iov: Float64Array, count: number, sector: number): void {
@@ -83,7 +83,11 @@ export class DiskImage implements BlockDisk {
     let want = 0;
     for (let i = 0; i < count; i++) want += iov[2 * i + 1]!;
     const put = pwritevFrom(this.fd, buffer, iov, count, sector * SECTOR_SIZE);
-    if (put !== want) throw new Error(`short write: ${put} of ${want} bytes at sector ${sector} of ${this.path}`);
+    this.expectAll('write', put, want, sector);
+  }
+
+  private expectAll(what: 'read' | 'write', done: number, want: number, sector: number): void {
+    if (done !== want) throw new Error(`short ${what}: ${done} of ${want} bytes at sector ${sector} of ${this.path}`);
   }
 
   flush(): void {
