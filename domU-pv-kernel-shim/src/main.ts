@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AwakeWindow, BLKIF_ENTRY_BYTES, BLKIF_MAX_SEGMENTS_PER_REQUEST, Doorbell, FrontRing, SharedMemory, envMicros, lookEachTurn } from '@xenlab/ring-buffers';
-import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, WireConnection, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
+import { ConsoleMarks, DOMID_SELF, DomId, Gfn, GrantFrame, HypercallClient, SHUTDOWN, WireConnection, TRAP_AWAKE, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot, VIRQ, type PvStartInfo, type TrapEvent, type TrapFrame } from '@xenlab/xen-public';
 import { DomainEvents, XenstoreClient, XenstoreRing } from '@xenlab/xenstore-client';
 import { Blkfront, type BlkDiskInfo, type BlkfrontFrame } from './blkfront/blkfront.ts';
 import { FrontendXenbusDriver } from './blkfront/xenbus-driver.ts';
@@ -235,8 +235,8 @@ async function main(): Promise<void> {
   };
 
   // After an iret the guest usually traps again soon (the next INT 10h character, the next
-  // INT 13h call): stay awake for it rather than sleep (XENLAB_TRAP_AWAKE_US; 0: sleep at once).
-  const awakeUs = envMicros('XENLAB_TRAP_AWAKE_US', 300);
+  // INT 13h call): stay awake for it rather than sleep (TRAP_AWAKE, XENLAB_TRAP_AWAKE_US; 0: sleep at once).
+  const awakeUs = envMicros(TRAP_AWAKE.env, TRAP_AWAKE.defaultUs);
   const awake = new AwakeWindow(awakeUs);
   /** Serves one bounced call; the registers to resume with, or null when the domain is going down. */
   const serveCall = async (vector: number, frame: TrapFrame): Promise<TrapFrame | null> => {

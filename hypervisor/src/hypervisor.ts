@@ -11,6 +11,7 @@ import {
   DomId,
   SharedInfoPage,
   SHUTDOWN,
+  TRAP_AWAKE,
   VIRQ,
   XEN_DOMCTL_CDF,
   XEN_DOMINF,
@@ -96,8 +97,8 @@ export class Hypervisor {
   onEventPending: ((d: Domain, vcpu: number, port?: number) => void) | undefined;
   /** Delivers a trap to the domain's kernel process; false if it has none connected. */
   onTrap: ((d: Domain, ev: TrapEvent) => boolean) | undefined;
-  /** Kept open after a trap is bounced, until the kernel's iret (XENLAB_TRAP_AWAKE_US; awake.ts). */
-  readonly trapAwake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
+  /** Kept open after a trap is bounced, until the kernel's iret (TRAP_AWAKE; awake.ts). */
+  readonly trapAwake = new AwakeWindow(envMicros(TRAP_AWAKE.env, TRAP_AWAKE.defaultUs));
   private readonly clock: () => number;
   private readonly bootWallClockMs: number;
   private domidRover = 0;

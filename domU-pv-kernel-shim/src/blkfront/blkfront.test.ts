@@ -4,6 +4,15 @@ import { describe, expect, it } from 'vitest';
 import { BlkfrontError } from './blkfront.ts';
 import { guestWithDisk } from './testing/fixture.ts';
 
+/** Reads 14 sectors from `lba` into sectors 1-6 of frame 20h and all of frame 21h, and checks them against the disk. */
+async function readIntoFrames20h21h(g: ReturnType<typeof guestWithDisk>, lba: number): Promise<void> {
+  const p = g.front.queueRw('read', lba, [{ gfn: Gfn(0x20), firstSect: 1, lastSect: 6 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 7 }]);
+  g.front.push();
+  expect(await p).toBe(BLKIF_RSP.OKAY);
+  expect(g.ram.subarray(0x20000 + 512, 0x20000 + 3584)).toEqual(g.backend.disk.subarray(lba * 512, (lba + 6) * 512));
+  expect(g.ram.subarray(0x21000, 0x22000)).toEqual(g.backend.disk.subarray((lba + 6) * 512, (lba + 14) * 512));
+}
+
 describe('blkfront', () => {
   it('reads into granted pages and ends the grants afterwards', async () => {
     const g = guestWithDisk();
@@ -92,11 +101,7 @@ describe('blkfront', () => {
       expect(g.front.isPersistent).toBe(true);
       const seen = new Set<number>();
       for (let i = 0; i < 6; i++) {
-        const p = g.front.queueRw('read', i * 8, [{ gfn: Gfn(0x20), firstSect: 1, lastSect: 6 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 7 }]);
-        g.front.push();
-        expect(await p).toBe(BLKIF_RSP.OKAY);
-        expect(g.ram.subarray(0x20000 + 512, 0x20000 + 3584)).toEqual(g.backend.disk.subarray(i * 8 * 512, (i * 8 + 6) * 512));
-        expect(g.ram.subarray(0x21000, 0x22000)).toEqual(g.backend.disk.subarray((i * 8 + 6) * 512, (i * 8 + 14) * 512));
+        await readIntoFrames20h21h(g, i * 8);
         for (let r = 8; r < 64; r++) if (g.frame.flags(r) !== 0) seen.add(r);
       }
       // Sectors outside a segment's range are never written into the caller's page.
@@ -149,11 +154,7 @@ describe('blkfront', () => {
     it('direct: the caller\'s own frames are granted once, in place, and named in requests; nothing is copied', async () => {
       const g = guestWithDisk(2048, { persistent: true }, 11, 2);
       for (let i = 0; i < 3; i++) {
-        const p = g.front.queueRw('read', i * 16, [{ gfn: Gfn(0x20), firstSect: 1, lastSect: 6 }, { gfn: Gfn(0x21), firstSect: 0, lastSect: 7 }]);
-        g.front.push();
-        expect(await p).toBe(BLKIF_RSP.OKAY);
-        expect(g.ram.subarray(0x20000 + 512, 0x20000 + 3584)).toEqual(g.backend.disk.subarray(i * 16 * 512, (i * 16 + 6) * 512));
-        expect(g.ram.subarray(0x21000, 0x22000)).toEqual(g.backend.disk.subarray((i * 16 + 6) * 512, (i * 16 + 14) * 512));
+        await readIntoFrames20h21h(g, i * 16);
       }
       // Two grants in all, of frames 20h and 21h themselves (writable), never ended while connected.
       expect(g.grants.counters).toMatchObject({ granted: 2, ended: 0 });

@@ -23,6 +23,12 @@
 import { TRAP_FRAME_REGS, type TrapFrame } from './hypercall.ts';
 
 export const TRAP_SLOT_STATE = { IDLE: 0, PENDING: 1, DONE: 2, PARKED: 3 } as const;
+/**
+ * How long each process of a trap's round trip (the hypervisor's main thread, the pCPU worker,
+ * the PV kernel) keeps looking rather than sleeping after one, µs: the next trap or `iret`
+ * usually follows soon. One knob for all three (0: sleep at once).
+ */
+export const TRAP_AWAKE = { env: 'XENLAB_TRAP_AWAKE_US', defaultUs: 300 } as const;
 export const TRAP_SLOT_BYTES = 128;
 /** vCPUs one page serves (slots before the doorbell). */
 export const TRAP_SLOT_MAX_VCPUS = 16;

@@ -8,7 +8,7 @@ import { openSync, readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Page } from '@xenlab/x86-cpu';
 import { AwakeWindow, Doorbell, SharedMemory, envMicros } from '@xenlab/ring-buffers';
-import { TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot } from '@xenlab/xen-public';
+import { TRAP_AWAKE, TRAP_SLOT_ANSWER_BELL_OFFSET, TRAP_SLOT_BELL_OFFSET, TRAP_SLOT_STATE, TrapSlot } from '@xenlab/xen-public';
 import { IoreqFastPath, allOnes, ioCompletion, zeroFastIoCounters, type FastIoResult, type IoreqBinding } from '../hvm/ioreq-fast.ts';
 import { SharedPlatform, isPlatformPort, type PlatformBinding } from '../hvm/platform.ts';
 import { GUEST_PAGES, completeAccess, exitVectors, makeCpu, runSlice } from '../x86-slice.ts';
@@ -88,11 +88,7 @@ function poll(): void {
   }
 }
 
-/**
- * A trap through the kernel's trap slot (xen-public trap-slot.ts): post the registers, ring the
- * kernel's doorbell, wait (bounded: spin, then sleep on the answer doorbell) for its answer. Answered: the CPU takes the registers and the
- * slice goes on. Not in time: park it (the kernel will `iret`). Garbage in the state: crash.
- */
+/** The running vCPU's trap slot, if its kernel registered one (serveTrap). */
 let trapSlot: SliceRequest['trapSlot'];
 /** Per trap-slot page (by address): its words and the two doorbells, made once. */
 const trapPages = new Map<number, { words: Uint32Array; bell: Doorbell; answer: Doorbell }>();
@@ -105,6 +101,12 @@ function trapPage(addr: number): { words: Uint32Array; bell: Doorbell; answer: D
   }
   return p;
 }
+/**
+ * A trap through the kernel's trap slot (xen-public trap-slot.ts): post the registers, ring the
+ * kernel's doorbell, wait for its answer (bounded: answer-wait.ts). Answered: the CPU takes the
+ * registers and the slice goes on. Not in time: park it (the kernel will `iret`). Garbage in the
+ * state: crash.
+ */
 function serveTrap(vector: number, kind: 'int' | 'exception'): 'done' | 'parked' | { crash: string } | undefined {
   const b = trapSlot;
   if (!b) return undefined;
@@ -180,7 +182,7 @@ const schedstat = (() => {
   };
 })();
 
-const awake = new AwakeWindow(envMicros('XENLAB_TRAP_AWAKE_US', 300));
+const awake = new AwakeWindow(envMicros(TRAP_AWAKE.env, TRAP_AWAKE.defaultUs));
 
 parentPort!.on('message', (m: SliceRequest) => {
   schedstat?.begin();

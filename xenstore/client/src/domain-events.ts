@@ -183,5 +183,4 @@ export class DomainEvents {
       () => this.running && performance.now() - this.lastActive < this.window.windowMs,
     );
   }
-
 }
