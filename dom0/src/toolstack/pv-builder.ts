@@ -40,18 +40,19 @@ function spawnShim(): ChildProcess {
   p.on('error', () => {});
   return p;
 }
-const spareAlive = (): boolean => spare !== undefined && spare.exitCode === null && spare.signalCode === null;
+/** Started and not exited. */
+const running = (p: ChildProcess | undefined): boolean => p !== undefined && p.exitCode === null && p.signalCode === null;
 function scheduleSpare(delayMs: number): void {
   if (closed) return;
   if (refill) clearTimeout(refill);
   refill = setTimeout(() => {
     refill = undefined;
-    if (!closed && !spareAlive()) spare = spawnShim();
+    if (!closed && !running(spare)) spare = spawnShim();
   }, delayMs);
   refill.unref();
 }
 function takeShim(): ChildProcess {
-  const alive = spareAlive() ? spare : undefined;
+  const alive = running(spare) ? spare : undefined;
   spare = undefined;
   scheduleSpare(SPARE_QUIET_MS);
   return alive ?? spawnShim();
@@ -146,7 +147,7 @@ export const pvBuilder: DomainBuilder = {
       store: { gfn: storeGfn, mfn: mfns[storeGfn]!, port: storePort },
       console: { gfn: consoleGfn, mfn: mfns[consoleGfn]!, port: consolePort },
       xenstore: { 'image/kernel': cfg.kernel ?? '(boot sector of the first disk)' },
-      pids: () => (proc?.pid !== undefined && proc.exitCode === null && proc.signalCode === null ? [proc.pid] : []),
+      pids: () => (running(proc) && proc!.pid !== undefined ? [proc!.pid] : []),
       onExit: (l) => (exitListener = l),
       launch,
       async start() {
@@ -162,7 +163,7 @@ export const pvBuilder: DomainBuilder = {
             reject(new Error(`the PV shim exited (${sig ?? `code ${code}`}) before it was ready: ${tail}`));
           };
           // It may have died already, between launch and now.
-          if (p.exitCode !== null || p.signalCode !== null) return onExit(p.exitCode, p.signalCode);
+          if (!running(p)) return onExit(p.exitCode, p.signalCode);
           p.once('exit', onExit);
           p.stdout!.on('data', (b: Buffer) => {
             buf += b.toString();

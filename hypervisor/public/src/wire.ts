@@ -33,10 +33,6 @@ export function encodeFrame(msg: unknown): Buffer {
   return out;
 }
 
-export function decodeBody(body: Uint8Array): unknown {
-  return packr.unpack(body);
-}
-
 const DECODER_BYTES = 16 << 10;
 /** msgpackr reads `start`/`end` once at the beginning of each unpack: one object serves all. */
 const unpackRange = { start: 0, end: 0 };
