@@ -14,7 +14,8 @@ import { schedYield } from './futex.ts';
  * the window has closed (resolves false); before each further look it yields the core
  * (`sched_yield`) so a peer runnable on this core runs at once. One promise per window, not per
  * look (a look is ~1 µs; a promise per look fed the GC). The one shape of xenlab's bounded
- * polling: `AwakeWindow` below, `DomainEvents`' adaptive window, the shim's trap-slot wait.
+ * polling: `AwakeWindow` below, `DomainEvents`' adaptive window, the shim's trap-slot wait,
+ * blkback's poll of `req_prod`.
  */
 export function lookEachTurn(done: () => boolean, open: () => boolean, onLook?: () => void): Promise<boolean> {
   return new Promise((resolve) => {
